@@ -1,0 +1,1 @@
+"""snn-repro shared library: neurons, surrogates, encoders, metrics, Lightning glue, harness."""
