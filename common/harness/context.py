@@ -1,0 +1,124 @@
+"""Everything a row's runner needs: config, directories, seeded trainers with resume, stages, logging."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from ..lightning.callbacks import EpochTimer
+from ..registry import Row
+from .pipeline import config_hash, run_stage
+
+__all__ = ["RunContext"]
+
+
+class RunContext:
+    """Per-row run state. ``runs_dir/<paper>/<row>/<scale>-seed<seed>-<hash>`` holds the row's stages."""
+
+    def __init__(self, cfg: DictConfig, row: Row):
+        self.cfg, self.row = cfg, row
+        self.paper, self.scale, self.seed = str(cfg.paper), str(cfg.scale), int(cfg.seed)
+        key = OmegaConf.to_container(cfg, resolve=True)
+        for k in ("logger", "paths", "hydra", "ckpt_path", "callbacks"):
+            key.pop(k, None)  # type: ignore[union-attr]
+        self.run_dir = Path(cfg.paths.runs_dir) / self.paper / row.id / f"{self.scale}-seed{self.seed}-{config_hash(key)}"
+        self.stages_root = Path(cfg.paths.runs_dir) / self.paper / "_stages"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.extras: dict[str, Any] = {}  # per-layer tables, learned parameters, ... -> result JSON
+        self.stage_log: list[dict] = []
+        self._resume_from: Optional[str] = cfg.get("ckpt_path")
+        self.is_global_zero = True
+
+    # ------------------------------------------------------------------ logging
+    def log(self, msg: str) -> None:
+        if self.is_global_zero:
+            print(f"[{self.paper}/{self.row.id}] {msg}", flush=True)
+
+    # ------------------------------------------------------------------ stages
+    def stage(self, name: str, fn: Callable[[Path], dict], depends: Any) -> dict:
+        """Run (or reuse) a stage; ``depends`` is what the stage's result depends on."""
+        t0 = time.perf_counter()
+        depends = {"scale": self.scale, "seed": self.seed, "stage": depends}
+        result = run_stage(self.stages_root, name, fn, depends, log=self.log, is_global_zero=self.is_global_zero)
+        self.stage_log.append({"stage": name, "hash": config_hash(depends), "seconds": round(time.perf_counter() - t0, 2)})
+        return result
+
+    # ------------------------------------------------------------------ trainers
+    def trainer(self, stage_dir: Path, name: str, monitor: Optional[str] = "val/acc", **overrides) -> L.Trainer:
+        cfg = self.cfg
+        ckpt_dir = Path(stage_dir) / "checkpoints"
+        callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max",
+                                     save_last=True, save_top_k=1 if monitor else 0)]
+        callbacks.append(EpochTimer())
+        for cb in (cfg.get("callbacks") or {}).values():
+            if cb is not None:
+                callbacks.append(instantiate(cb))
+        logger = False
+        if cfg.get("logger"):
+            logger = instantiate(cfg.logger, save_dir=str(self.run_dir / "logs"), name=name,
+                                 **self._logger_extra(name))
+        trainer_cfg = OmegaConf.to_container(cfg.trainer, resolve=True)
+        trainer_cfg.update(overrides)  # type: ignore[union-attr]
+        trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger, default_root_dir=str(stage_dir),
+                              _convert_="all")
+        self.is_global_zero = trainer.is_global_zero
+        return trainer
+
+    def _logger_extra(self, name: str) -> dict:
+        target = str(self.cfg.logger.get("_target_", ""))
+        if target.endswith("WandbLogger"):
+            return {"group": f"{self.paper}/{self.row.id}", "job_type": name,
+                    "config": OmegaConf.to_container(self.cfg, resolve=True)}
+        return {}
+
+    def fit(self, trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
+            stage_dir: Path) -> Optional[str]:
+        """Fit, resuming from ``last.ckpt`` (or ``ckpt_path=``) when present. Returns the best checkpoint."""
+        last = Path(stage_dir) / "checkpoints" / "last.ckpt"
+        ckpt = None
+        if self._resume_from:
+            ckpt, self._resume_from = self._resume_from, None  # a user's ckpt_path resumes the first fit
+        elif last.is_file():
+            ckpt = str(last)
+        if ckpt:
+            self.log(f"resuming from {ckpt}")
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+        timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
+        if timer is not None:
+            self.extras.setdefault("train_epoch_seconds", {})[Path(stage_dir).name] = timer.train_epoch_seconds
+        cb = trainer.checkpoint_callback
+        return getattr(cb, "best_model_path", None) or None
+
+    def test(self, trainer: L.Trainer, module: L.LightningModule, datamodule: L.LightningDataModule,
+             ckpt: Optional[str] = None) -> dict:
+        out = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
+        return {k: float(v) for k, v in (out[0] if out else {}).items()}
+
+    @staticmethod
+    def close_logger(trainer: L.Trainer) -> None:
+        """Finish W&B runs so the next row/stage (and multirun jobs) start cleanly."""
+        for lg in trainer.loggers:
+            exp = getattr(lg, "_experiment", None)
+            if exp is not None and hasattr(exp, "finish"):
+                exp.finish()
+
+    def save_json(self, name: str, obj: Any) -> Path:
+        p = self.run_dir / name
+        if self.is_global_zero:
+            p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float))
+        return p
+
+    def instantiate(self, node: Any, **kwargs) -> Any:
+        return instantiate(node, **kwargs)
+
+    @staticmethod
+    def seed_everything(seed: int) -> None:
+        L.seed_everything(seed, workers=True, verbose=False)
+        torch.use_deterministic_algorithms(True, warn_only=True)

@@ -1,0 +1,54 @@
+"""Staged pipelines: each stage checkpoints, finished stages are skipped on rerun, a killed stage resumes.
+
+A stage is identified by its name and a hash of the settings it depends on, so two rows that
+share a stage (e.g. DIET-SNN's ANN, used by every ablation row) train it once::
+
+    ann = ctx.stage("ann", train_ann, depends={"data": cfg.data, "ann": cfg.ann, "seed": cfg.seed})
+
+``fn(stage_dir)`` returns a JSON-serialisable dict; it is stored in ``<stage_dir>/done.json`` and
+returned unchanged on every later call. Training inside a stage goes through
+:meth:`RunContext.fit`, which resumes from ``<stage_dir>/checkpoints/last.ckpt`` after a crash.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+__all__ = ["config_hash", "run_stage"]
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, (DictConfig, ListConfig)):
+        return OmegaConf.to_container(obj, resolve=True)
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def config_hash(obj: Any, n: int = 10) -> str:
+    blob = json.dumps(_plain(obj), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:n]
+
+
+def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, log=print, is_global_zero: bool = True) -> dict:
+    stage_dir = Path(root) / f"{name}-{config_hash(depends)}"
+    done = stage_dir / "done.json"
+    if done.is_file():
+        log(f"[stage {name}] finished earlier, reusing {stage_dir}")
+        return json.loads(done.read_text())["result"]
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    if is_global_zero:
+        (stage_dir / "depends.json").write_text(json.dumps(_plain(depends), indent=1, sort_keys=True, default=str))
+    log(f"[stage {name}] running in {stage_dir}")
+    result = fn(stage_dir)
+    if is_global_zero:
+        tmp = done.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"stage": name, "result": result}, indent=1, sort_keys=True))
+        tmp.replace(done)
+    return result

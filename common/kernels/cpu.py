@@ -1,0 +1,113 @@
+"""Fused CPU kernels: a C++ extension (``csrc/lif_cpu.cpp``) built once with torch's cpp_extension.
+
+The build is lazy (first use), cached in torch's extension directory (``TORCH_EXTENSIONS_DIR``,
+default ``~/.cache/torch_extensions``) and portable: ``-O3`` without ``-march=native``, OpenMP over
+neuron blocks (torch's own libgomp is reused at run time). If the compiler, ninja or the headers are
+missing, :func:`load` returns ``None`` after one warning and the ``"cpu"`` backend reports itself as
+unavailable, so ``"auto"`` falls back to the PyTorch reference.
+"""
+from __future__ import annotations
+
+import os
+import pathlib
+import threading
+import warnings
+from typing import Optional
+
+import torch
+
+_SRC = pathlib.Path(__file__).with_name("csrc") / "lif_cpu.cpp"
+_LOCK = threading.Lock()
+_STATE: dict = {"tried": False, "ok": False, "error": None}
+
+CFLAGS = ["-O3", "-ffp-contract=off", "-fopenmp", "-fno-math-errno"]
+LDFLAGS = ["-fopenmp"]
+
+
+def _ops_registered() -> bool:
+    try:
+        return hasattr(torch.ops.snn_repro_cpu, "lif_fwd")
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@torch.compiler.disable
+def load(verbose: bool = False) -> bool:
+    """Build (or load the cached build of) the extension; ``True`` when its ops are registered."""
+    if _STATE["tried"]:
+        return _STATE["ok"]
+    with _LOCK:
+        if _STATE["tried"]:
+            return _STATE["ok"]
+        try:
+            if os.environ.get("SNN_REPRO_DISABLE_CPU_EXT", "") not in ("", "0"):
+                raise RuntimeError("disabled by SNN_REPRO_DISABLE_CPU_EXT")
+            if not _ops_registered():
+                from torch.utils import cpp_extension
+
+                cpp_extension.load(
+                    name="snn_repro_lif_cpu",
+                    sources=[str(_SRC)],
+                    extra_cflags=CFLAGS,
+                    extra_ldflags=LDFLAGS,
+                    is_python_module=False,
+                    verbose=verbose,
+                )
+            _STATE["ok"] = _ops_registered()
+            if not _STATE["ok"]:
+                raise RuntimeError("extension loaded but its ops are not registered")
+        except Exception as exc:  # noqa: BLE001 - any build problem means: use the reference
+            _STATE["ok"], _STATE["error"] = False, f"{type(exc).__name__}: {exc}"
+            warnings.warn(
+                "snn-repro: the fused CPU neuron kernels could not be built "
+                f"({_STATE['error'].splitlines()[0][:300]}); falling back to the PyTorch reference "
+                "(backend='torch'). Install a C++ compiler and ninja to enable backend='cpu'.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        finally:
+            _STATE["tried"] = True
+    return _STATE["ok"]
+
+
+def available(device: "torch.device | str") -> bool:
+    return torch.device(device).type == "cpu" and (_STATE["ok"] if _STATE["tried"] else load())
+
+
+def build_error() -> Optional[str]:
+    return _STATE["error"]
+
+
+# ---------------------------------------------------------------- raw kernel calls (buffers given)
+def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool, out=None):
+    """x2 [T, N] contiguous -> (spikes [T, N], h [T, N] or None, v_last [N])."""
+    T, N = x2.shape
+    spikes = torch.empty_like(x2) if out is None else out
+    h = torch.empty_like(x2) if store_h else None
+    vlast = x2.new_empty(N)
+    torch.ops.snn_repro_cpu.lif_fwd(x2, v0, leak, thr, S, soft, spikes, h, vlast)
+    return spikes, h, vlast
+
+
+def lif_bwd(gs, gs_scalar, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need_gl, need_gt):
+    N = h.shape[1]
+    gv0 = h.new_empty(N)
+    gl = h.new_empty(N) if need_gl else None
+    gt = h.new_empty(N) if need_gt else None
+    torch.ops.snn_repro_cpu.lif_bwd(
+        gs, gs_scalar, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, gv0, gl, gt
+    )
+    return gx, gv0, gl, gt
+
+
+def filter_fwd(x2, a: float, b: float, thr: Optional[float] = None):
+    out = torch.empty_like(x2)
+    spikes = torch.empty_like(x2) if thr is not None else None
+    torch.ops.snn_repro_cpu.two_exp_filter(x2, a, b, False, 0.0 if thr is None else thr, out, spikes)
+    return out, spikes
+
+
+def filter_bwd(g2, a: float, b: float):
+    out = torch.empty_like(g2)
+    torch.ops.snn_repro_cpu.two_exp_filter(g2, a, b, True, 0.0, out, None)
+    return out

@@ -1,0 +1,313 @@
+// Fused multi-step IF/LIF neuron and two-exponential (SPSN) filter for CPU.
+//
+// The time loop runs inside the kernel; neurons are processed in blocks of BLK in parallel
+// (at::parallel_for -> OpenMP). Every kernel writes into caller-provided buffers so Python decides
+// which buffers are fresh, reused or aliased (the backward may write grad_x over the saved charge h).
+//
+// Conventions (common/neurons/functional.py):
+//   h[t] = leak * v[t-1] + x[t];  z = h / thr - 1;  s = 1[z >= 0]
+//   soft: v = h - thr * s;  hard: v = h * (1 - s)
+// Surrogate kinds (common/surrogate.py): 0 triangle, 1 fast sigmoid, 2 sigmoid, 3 atan, 4 straight-through.
+// Leak/threshold are [C]; the channel of flat neuron n is (n / S) % C (C == 1: one per layer).
+// Built with -ffp-contract=off so h = leak*v + x rounds exactly like the PyTorch reference.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+
+namespace {
+
+constexpr int64_t BLK = 256;
+
+template <int KIND, typename T>
+inline T surrogate(T z, T a, T atan_c) {
+  if constexpr (KIND == 0) {
+    T q = T(1) - std::abs(z);
+    return a * (q > T(0) ? q : T(0));
+  } else if constexpr (KIND == 1) {
+    T d = a * std::abs(z) + T(1);
+    return T(1) / (d * d);
+  } else if constexpr (KIND == 2) {
+    T s = T(1) / (T(1) + std::exp(-(a * z)));
+    return a * s * (T(1) - s);
+  } else if constexpr (KIND == 3) {
+    T q = atan_c * z;
+    return (a / T(2)) / (T(1) + q * q);
+  } else {
+    (void)z;
+    return a;
+  }
+}
+
+template <typename T>
+inline void load_params(const T* leak, const T* thr, int64_t C, int64_t S, int64_t n0, int64_t nb, T* lam, T* th) {
+  for (int64_t i = 0; i < nb; ++i) {
+    int64_t c = C == 1 ? 0 : ((n0 + i) / S) % C;
+    lam[i] = leak[c];
+    th[i] = thr[c];
+  }
+}
+
+template <typename T, bool SOFT, bool STORE_H>
+void lif_fwd_impl(const T* x, const T* v0, const T* leak, const T* thr, int64_t T_, int64_t N, int64_t C,
+                  int64_t S, T* spikes, T* hbuf, T* vlast) {
+  const int64_t nblocks = (N + BLK - 1) / BLK;
+  at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    alignas(64) T v[BLK], lam[BLK], th[BLK];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * BLK;
+      const int64_t nb = std::min(BLK, N - n0);
+      load_params(leak, thr, C, S, n0, nb, lam, th);
+      for (int64_t i = 0; i < nb; ++i) v[i] = v0 ? v0[n0 + i] : T(0);
+      for (int64_t t = 0; t < T_; ++t) {
+        const T* __restrict__ xp = x + t * N + n0;
+        T* __restrict__ sp = spikes + t * N + n0;
+        T* __restrict__ hp = STORE_H ? hbuf + t * N + n0 : nullptr;
+        for (int64_t i = 0; i < nb; ++i) {
+          T h = lam[i] * v[i] + xp[i];
+          T s = (h / th[i] - T(1)) >= T(0) ? T(1) : T(0);
+          sp[i] = s;
+          if constexpr (STORE_H) hp[i] = h;
+          if constexpr (SOFT) {
+            v[i] = h - th[i] * s;
+          } else {
+            v[i] = h * (T(1) - s);
+          }
+        }
+      }
+      for (int64_t i = 0; i < nb; ++i) vlast[n0 + i] = v[i];
+    }
+  });
+}
+
+// Reverse-time recurrence. gx may alias h (grad_x written over the saved charge, step by step).
+template <typename T, int KIND, bool SOFT, bool DETACH>
+void lif_bwd_impl(const T* gs, T gs_scalar, const T* gh_in, const T* gv_in, const T* h, const T* v0,
+                  const T* leak, const T* thr, int64_t T_, int64_t N, int64_t C, int64_t S, double alpha, T* gx,
+                  T* gv0, T* gleak, T* gthr) {
+  const int64_t nblocks = (N + BLK - 1) / BLK;
+  const T a = T(alpha);
+  const T atan_c = T(M_PI / 2.0 * alpha);
+  at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    alignas(64) T gv[BLK], lam[BLK], th[BLK], vp[BLK];
+    alignas(64) double gl[BLK], gt[BLK];
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * BLK;
+      const int64_t nb = std::min(BLK, N - n0);
+      load_params(leak, thr, C, S, n0, nb, lam, th);
+      for (int64_t i = 0; i < nb; ++i) {
+        gv[i] = gv_in ? gv_in[n0 + i] : T(0);
+        gl[i] = 0.0;
+        gt[i] = 0.0;
+      }
+      for (int64_t t = T_ - 1; t >= 0; --t) {
+        const T* hp = h + t * N + n0;
+        if (t > 0) {
+          const T* hm = h + (t - 1) * N + n0;
+          for (int64_t i = 0; i < nb; ++i) {
+            T hv = hm[i];
+            T s = (hv / th[i] - T(1)) >= T(0) ? T(1) : T(0);
+            vp[i] = SOFT ? hv - th[i] * s : hv * (T(1) - s);
+          }
+        } else {
+          for (int64_t i = 0; i < nb; ++i) vp[i] = v0 ? v0[n0 + i] : T(0);
+        }
+        const T* gsp = gs ? gs + t * N + n0 : nullptr;
+        const T* ghp = gh_in ? gh_in + t * N + n0 : nullptr;
+        T* gxp = gx + t * N + n0;
+        for (int64_t i = 0; i < nb; ++i) {
+          const T hv = hp[i];
+          const T inv = T(1) / th[i];
+          const T z = hv / th[i] - T(1);
+          const T s = z >= T(0) ? T(1) : T(0);
+          const T sg = surrogate<KIND, T>(z, a, atan_c);
+          T gsum = gsp ? gsp[i] : gs_scalar;
+          if constexpr (!DETACH) gsum += gv[i] * (SOFT ? -th[i] : -hv);
+          T g = ghp ? ghp[i] : T(0);
+          g += (SOFT ? gv[i] : gv[i] * (T(1) - s)) + gsum * sg * inv;
+          double dth = double(gsum * sg * (-hv * inv * inv));
+          if constexpr (SOFT) dth -= double(gv[i] * s);
+          gt[i] += dth;
+          gl[i] += double(g * vp[i]);
+          gxp[i] = g;
+          gv[i] = g * lam[i];
+        }
+      }
+      for (int64_t i = 0; i < nb; ++i) {
+        gv0[n0 + i] = gv[i];
+        if (gleak) gleak[n0 + i] = T(gl[i]);
+        if (gthr) gthr[n0 + i] = T(gt[i]);
+      }
+    }
+  });
+}
+
+template <typename T>
+const T* opt_ptr(const std::optional<at::Tensor>& t) {
+  return (t.has_value() && t->defined()) ? t->data_ptr<T>() : nullptr;
+}
+template <typename T>
+T* opt_mut_ptr(const std::optional<at::Tensor>& t) {
+  return (t.has_value() && t->defined()) ? t->data_ptr<T>() : nullptr;
+}
+
+void check2d(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+}
+
+template <typename T, bool SOFT>
+void lif_fwd_typed2(const at::Tensor& x, const T* v0p, const at::Tensor& leak, const at::Tensor& thr, int64_t S,
+                    const at::Tensor& spikes, T* hp, const at::Tensor& vlast) {
+  const int64_t T_ = x.size(0), N = x.size(1), C = leak.numel();
+  if (hp)
+    lif_fwd_impl<T, SOFT, true>(x.data_ptr<T>(), v0p, leak.data_ptr<T>(), thr.data_ptr<T>(), T_, N, C, S,
+                                spikes.data_ptr<T>(), hp, vlast.data_ptr<T>());
+  else
+    lif_fwd_impl<T, SOFT, false>(x.data_ptr<T>(), v0p, leak.data_ptr<T>(), thr.data_ptr<T>(), T_, N, C, S,
+                                 spikes.data_ptr<T>(), nullptr, vlast.data_ptr<T>());
+}
+
+void lif_fwd(const at::Tensor& x, const std::optional<at::Tensor>& v0, const at::Tensor& leak,
+             const at::Tensor& thr, int64_t S, bool soft, const at::Tensor& spikes,
+             const std::optional<at::Tensor>& h, const at::Tensor& vlast) {
+  check2d(x, "x");
+  check2d(spikes, "spikes");
+  TORCH_CHECK(x.dim() == 2, "x must be [T, N]");
+  TORCH_CHECK(thr.numel() == leak.numel(), "leak and threshold must have the same number of channels");
+  TORCH_CHECK(leak.is_contiguous() && thr.is_contiguous(), "leak/threshold must be contiguous");
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lif_fwd", [&] {
+    using T = scalar_t;
+    const T* v0p = opt_ptr<T>(v0);
+    T* hp = opt_mut_ptr<T>(h);
+    if (soft) lif_fwd_typed2<T, true>(x, v0p, leak, thr, S, spikes, hp, vlast);
+    else lif_fwd_typed2<T, false>(x, v0p, leak, thr, S, spikes, hp, vlast);
+  });
+}
+
+struct BwdArgs {
+  const void* gs; double gs_scalar; const void* gh; const void* gv; const void* h; const void* v0;
+  const void* leak; const void* thr; int64_t T_, N, C, S; double alpha; void* gx; void* gv0; void* gl; void* gt;
+};
+
+template <typename T, int K, bool SOFT, bool DET>
+void bwd_call(const BwdArgs& a) {
+  lif_bwd_impl<T, K, SOFT, DET>((const T*)a.gs, T(a.gs_scalar), (const T*)a.gh, (const T*)a.gv, (const T*)a.h,
+                                (const T*)a.v0, (const T*)a.leak, (const T*)a.thr, a.T_, a.N, a.C, a.S, a.alpha,
+                                (T*)a.gx, (T*)a.gv0, (T*)a.gl, (T*)a.gt);
+}
+
+template <typename T, int K>
+void bwd_by_reset(const BwdArgs& a, bool soft, bool detach) {
+  if (soft) {
+    if (detach) bwd_call<T, K, true, true>(a); else bwd_call<T, K, true, false>(a);
+  } else {
+    if (detach) bwd_call<T, K, false, true>(a); else bwd_call<T, K, false, false>(a);
+  }
+}
+
+void lif_bwd(const std::optional<at::Tensor>& gs, double gs_scalar, const std::optional<at::Tensor>& gh,
+             const std::optional<at::Tensor>& gv, const at::Tensor& h, const std::optional<at::Tensor>& v0,
+             const at::Tensor& leak, const at::Tensor& thr, int64_t S, int64_t kind, double alpha, bool soft,
+             bool detach, const at::Tensor& gx, const at::Tensor& gv0, const std::optional<at::Tensor>& gleak,
+             const std::optional<at::Tensor>& gthr) {
+  check2d(h, "h");
+  check2d(gx, "gx");
+  if (gs.has_value() && gs->defined()) check2d(*gs, "grad_spikes");
+  if (gh.has_value() && gh->defined()) check2d(*gh, "grad_membrane");
+  TORCH_CHECK(kind >= 0 && kind <= 4, "unknown surrogate kind ", kind);
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_bwd", [&] {
+    using T = scalar_t;
+    BwdArgs a{opt_ptr<T>(gs), gs_scalar, opt_ptr<T>(gh), opt_ptr<T>(gv), h.data_ptr<T>(), opt_ptr<T>(v0),
+              leak.data_ptr<T>(), thr.data_ptr<T>(), h.size(0), h.size(1), leak.numel(), S, alpha,
+              gx.data_ptr<T>(), gv0.data_ptr<T>(), opt_mut_ptr<T>(gleak), opt_mut_ptr<T>(gthr)};
+    switch (kind) {
+      case 0: bwd_by_reset<T, 0>(a, soft, detach); break;
+      case 1: bwd_by_reset<T, 1>(a, soft, detach); break;
+      case 2: bwd_by_reset<T, 2>(a, soft, detach); break;
+      case 3: bwd_by_reset<T, 3>(a, soft, detach); break;
+      default: bwd_by_reset<T, 4>(a, soft, detach); break;
+    }
+  });
+}
+
+// ---- two-exponential filter (SPSN): I[t] = a I[t-1] + x[t];  U[t] = b U[t-1] + (1-b) I[t] ----
+// forward: optionally fused threshold firing s = 1[U >= thr]; reverse=true runs the adjoint recurrence
+// (gI[t] = a gI[t+1] + (1-b) gU'[t], gU'[t] = g[t] + b gU'[t+1]) on the grad, writing grad_x.
+template <typename T, bool REVERSE, bool FIRE>
+void filter_impl(const T* in, int64_t T_, int64_t N, T a, T b, T thr, T* out, T* spikes) {
+  const int64_t nblocks = (N + BLK - 1) / BLK;
+  at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
+    alignas(64) T I[BLK], U[BLK];
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t n0 = blk * BLK;
+      const int64_t nb = std::min(BLK, N - n0);
+      for (int64_t i = 0; i < nb; ++i) I[i] = U[i] = T(0);
+      for (int64_t k = 0; k < T_; ++k) {
+        const int64_t t = REVERSE ? T_ - 1 - k : k;
+        const T* __restrict__ ip = in + t * N + n0;
+        T* __restrict__ op = out + t * N + n0;
+        if constexpr (!REVERSE) {
+          for (int64_t i = 0; i < nb; ++i) {
+            I[i] = a * I[i] + ip[i];
+            U[i] = b * U[i] + (T(1) - b) * I[i];
+            op[i] = U[i];
+          }
+          if constexpr (FIRE) {
+            T* __restrict__ sp = spikes + t * N + n0;
+            for (int64_t i = 0; i < nb; ++i) sp[i] = U[i] >= thr ? T(1) : T(0);
+          }
+        } else {
+          for (int64_t i = 0; i < nb; ++i) {
+            U[i] = b * U[i] + ip[i];           // adjoint of U
+            I[i] = a * I[i] + (T(1) - b) * U[i];  // adjoint of I == grad x
+            op[i] = I[i];
+          }
+        }
+      }
+    }
+  });
+}
+
+void two_exp_filter(const at::Tensor& in, double a, double b, bool reverse, double thr, const at::Tensor& out,
+                    const std::optional<at::Tensor>& spikes) {
+  check2d(in, "input");
+  check2d(out, "out");
+  const int64_t T_ = in.size(0), N = in.size(1);
+  const bool fire = spikes.has_value() && spikes->defined();
+  AT_DISPATCH_FLOATING_TYPES(in.scalar_type(), "two_exp_filter", [&] {
+    using T = scalar_t;
+    T* sp = opt_mut_ptr<T>(spikes);
+    if (reverse) {
+      filter_impl<T, true, false>(in.data_ptr<T>(), T_, N, T(a), T(b), T(thr), out.data_ptr<T>(), nullptr);
+    } else if (fire) {
+      filter_impl<T, false, true>(in.data_ptr<T>(), T_, N, T(a), T(b), T(thr), out.data_ptr<T>(), sp);
+    } else {
+      filter_impl<T, false, false>(in.data_ptr<T>(), T_, N, T(a), T(b), T(thr), out.data_ptr<T>(), nullptr);
+    }
+  });
+}
+
+}  // namespace
+
+TORCH_LIBRARY(snn_repro_cpu, m) {
+  m.def(
+      "lif_fwd(Tensor x, Tensor? v0, Tensor leak, Tensor thr, int S, bool soft, Tensor(a!) spikes, "
+      "Tensor(b!)? h, Tensor(c!) vlast) -> ()");
+  m.def(
+      "lif_bwd(Tensor? gs, float gs_scalar, Tensor? gh, Tensor? gv, Tensor h, Tensor? v0, Tensor leak, "
+      "Tensor thr, int S, int kind, float alpha, bool soft, bool detach, Tensor(a!) gx, Tensor(b!) gv0, "
+      "Tensor(c!)? gleak, Tensor(d!)? gthr) -> ()");
+  m.def(
+      "two_exp_filter(Tensor input, float a, float b, bool reverse, float thr, Tensor(a!) out, "
+      "Tensor(b!)? spikes) -> ()");
+}
+
+TORCH_LIBRARY_IMPL(snn_repro_cpu, CPU, m) {
+  m.impl("lif_fwd", &lif_fwd);
+  m.impl("lif_bwd", &lif_bwd);
+  m.impl("two_exp_filter", &two_exp_filter);
+}

@@ -1,0 +1,3 @@
+from .module import ClassificationModule, NonFiniteLossError
+
+__all__ = ["ClassificationModule", "NonFiniteLossError"]

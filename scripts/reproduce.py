@@ -1,0 +1,45 @@
+#!/usr/bin/env python
+"""Reproduce a paper's table: ``python scripts/reproduce.py paper=<name> [row=<id>] [scale=full|mini|smoke]``.
+
+Every Hydra override works (``trainer=gpu``, ``logger=wandb``, ``seed=1``, ``-m seed=0,1``,
+``ckpt_path=...``, ``trainer.max_epochs=3``). Each row's experiment config is
+``configs/experiment/<paper>/<row>.yaml``; precedence: experiment < scale < command line.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a plain checkout too
+
+import hydra  # noqa: E402
+from hydra import compose  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from common.harness import run_row, apply_scale, select_rows  # noqa: E402
+from common.registry import list_papers  # noqa: E402
+
+
+@hydra.main(config_path="../configs", config_name="reproduce", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    if not cfg.get("paper"):
+        raise SystemExit(f"say which paper to reproduce: paper=<name>, one of {', '.join(list_papers())}")
+    try:
+        rows = select_rows(str(cfg.paper), str(cfg.row), str(cfg.scale))
+    except (KeyError, ValueError) as e:
+        raise SystemExit(f"error: {e.args[0]}") from None
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("row=", "+experiment="))]
+    failures = []
+    for row in rows:
+        row_cfg = compose(config_name="reproduce", overrides=[*overrides, f"row={row.id}",
+                                                              f"+experiment={cfg.paper}/{row.id}"])
+        row_cfg = apply_scale(row_cfg, str(cfg.scale), overrides)
+        result = run_row(row_cfg, row)
+        failures += [f"{row.id}:{k}" for k, v in result["tolerance"].items() if not v["ok"]]
+    if failures and cfg.get("fail_on_tolerance"):
+        raise SystemExit(f"metrics outside their tolerance band: {', '.join(failures)}")
+
+
+if __name__ == "__main__":
+    main()
