@@ -65,8 +65,18 @@ def register_paper(name: str, title: str, citation: str, rows: list[Row], notes:
     return paper
 
 
+PLUGINS_ENV = "SNN_REPRO_PLUGINS"
+
+
 def _discover() -> None:
+    """Import ``papers.<name>.rows`` for every paper package, plus the modules named in
+    ``$SNN_REPRO_PLUGINS`` (comma-separated): papers registered outside this repository."""
+    import os
+
     import papers
+
+    for name in filter(None, (m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(","))):
+        importlib.import_module(name)
 
     for mod in pkgutil.iter_modules(papers.__path__):
         if mod.ispkg:

@@ -29,11 +29,17 @@ def main(cfg: DictConfig) -> None:
         rows = select_rows(str(cfg.paper), str(cfg.row), str(cfg.scale))
     except (KeyError, ValueError) as e:
         raise SystemExit(f"error: {e.args[0]}") from None
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(("row=", "+experiment="))]
+    hydra_cfg = HydraConfig.get()
+    overrides = [o for o in hydra_cfg.overrides.task if not o.startswith(("row=", "+experiment="))]
+    # extra config search paths (e.g. papers registered outside this repo) must reach compose() too
+    searchpath = [o for o in hydra_cfg.overrides.hydra if o.startswith("hydra.searchpath=")]
     failures = []
     for row in rows:
-        row_cfg = compose(config_name="reproduce", overrides=[*overrides, f"row={row.id}",
+        row_cfg = compose(config_name="reproduce", overrides=[*searchpath, *overrides, f"row={row.id}",
                                                               f"+experiment={cfg.paper}/{row.id}"])
+        if "runner" not in row_cfg:
+            raise SystemExit(f"error: no experiment config for row {row.id}: expected "
+                             f"configs/experiment/{cfg.paper}/{row.id}.yaml with a `runner:` entry")
         row_cfg = apply_scale(row_cfg, str(cfg.scale), overrides)
         result = run_row(row_cfg, row)
         failures += [f"{row.id}:{k}" for k, v in result["tolerance"].items() if not v["ok"]]

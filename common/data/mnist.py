@@ -68,7 +68,7 @@ def load_mnist(data_dir: Path, split: str, download: bool = False) -> tuple[torc
         paths = [_find(data_dir, img_stem), _find(data_dir, lbl_stem)]
     if None in paths:
         raise missing_dataset(
-            "MNIST", data_dir / "mnist", [s + ".gz" for s in MNIST_FILES[split]],
+            "MNIST", data_dir / "mnist", [s + ".gz" for pair in MNIST_FILES.values() for s in pair],
             "Get the four official idx files (http://yann.lecun.com/exdb/mnist/ or any mirror) into that "
             "folder, or pass `data.download=true` to let torchvision download them into <data_dir>/MNIST/raw.",
         )

@@ -70,7 +70,7 @@ def run_row(cfg: DictConfig, row: Row) -> dict[str, Any]:
     metrics, extras = dict(out.get("metrics", {})), {**ctx.extras, **out.get("extras", {})}
     result = build_result(paper=ctx.paper, row=row, scale=ctx.scale, seed=ctx.seed, metrics=metrics, extras=extras,
                           config=OmegaConf.to_container(cfg, resolve=True), wall_time_s=time.perf_counter() - t0,
-                          stages=ctx.stage_log, tolerance=OmegaConf.to_container(cfg.get("tolerance") or {}))
+                          stages=ctx.stage_log, tolerance=OmegaConf.to_container(cfg.tolerance) if cfg.get("tolerance") else {})
     if ctx.is_global_zero:
         write_result(result, ctx.run_dir / "result.json")
         if ctx.scale != "smoke":

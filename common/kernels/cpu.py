@@ -79,23 +79,32 @@ def build_error() -> Optional[str]:
 
 
 # ---------------------------------------------------------------- raw kernel calls (buffers given)
-def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool, out=None):
+def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool):
     """x2 [T, N] contiguous -> (spikes [T, N], h [T, N] or None, v_last [N])."""
     T, N = x2.shape
-    spikes = torch.empty_like(x2) if out is None else out
+    spikes = torch.empty_like(x2)
     h = torch.empty_like(x2) if store_h else None
     vlast = x2.new_empty(N)
     torch.ops.snn_repro_cpu.lif_fwd(x2, v0, leak, thr, S, soft, spikes, h, vlast)
     return spikes, h, vlast
 
 
-def lif_bwd(gs, gs_scalar, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need_gl, need_gt):
+def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need_gl: bool, need_gt: bool):
+    """Reverse-time pass; ``gx`` may be ``h`` itself (grad_x is written over the saved charge)."""
     N = h.shape[1]
+    gs_scalar = 0.0
+    if gs is not None:
+        if gs.numel() > 0 and all(st == 0 for st in gs.stride()):  # e.g. the grad of spikes.sum()
+            gs_scalar, gs = float(gs.reshape(-1)[0]), None
+        elif not gs.is_contiguous():
+            gs = gs.contiguous()
+    if gh is not None and not gh.is_contiguous():
+        gh = gh.contiguous()
     gv0 = h.new_empty(N)
     gl = h.new_empty(N) if need_gl else None
     gt = h.new_empty(N) if need_gt else None
     torch.ops.snn_repro_cpu.lif_bwd(
-        gs, gs_scalar, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, gv0, gl, gt
+        gs, gs_scalar, gh, gv, h, v0, leak, thr, S, int(kind), float(alpha), soft, detach, gx, gv0, gl, gt
     )
     return gx, gv0, gl, gt
 

@@ -109,7 +109,7 @@ class ClassificationModule(L.LightningModule):
         if self.energy:
             from ..metrics import OpsMonitor
 
-            self.monitor = OpsMonitor(self.model).to(self.device)
+            self.monitor = OpsMonitor(self.model, batch_dim=None)
             self.monitor.attach()
 
     def _eval_step(self, batch, split: str):
@@ -125,10 +125,11 @@ class ClassificationModule(L.LightningModule):
 
     def _eval_end(self, split: str) -> None:
         if self.monitor is not None:
-            self.energy_report[split] = self.monitor.report()
+            self.energy_report[split] = {"totals": self.monitor.compute(), "layers": self.monitor.table(),
+                                         "activity": self.monitor.activity()}
             for k, v in self.energy_report[split]["totals"].items():
                 if isinstance(v, (int, float)) and math.isfinite(v):
-                    self.log(f"{split}/{k}", float(v), on_step=False, on_epoch=True)
+                    self.log(f"{split}/energy/{k}", float(v), on_step=False, on_epoch=True, sync_dist=False)
             self.monitor.detach()
             self.monitor = None
 

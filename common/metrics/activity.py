@@ -51,6 +51,7 @@ class SpikeActivity(Metric):
     is_differentiable = False
 
     def __init__(self, num_layers: int, **kwargs):
+        kwargs.setdefault("compute_with_cache", False)
         super().__init__(**kwargs)
         self.num_layers = int(num_layers)
         self.add_state("spikes", torch.zeros(self.num_layers, dtype=_F64), dist_reduce_fx="sum")

@@ -44,6 +44,7 @@ class LayerOps(Metric):
     is_differentiable = False
 
     def __init__(self, num_layers: int, **kwargs):
+        kwargs.setdefault("compute_with_cache", False)
         super().__init__(**kwargs)
         self.num_layers = int(num_layers)
         self.add_state("counts", torch.zeros(self.num_layers, len(FIELDS), dtype=_F64), dist_reduce_fx="sum")
@@ -63,6 +64,18 @@ class LayerOps(Metric):
         out["raw"] = self.counts
         out["samples"] = self.samples
         return out
+
+
+def writable_states(metric: Metric) -> None:
+    """Replace inference-mode state tensors by normal ones when outside ``torch.inference_mode``
+    (Lightning validates/tests under inference mode; a ``reset()``/``.to()`` there would create
+    inference tensors that cannot be updated in place later)."""
+    if torch.is_inference_mode_enabled():
+        return
+    for name in metric._defaults:
+        t = getattr(metric, name)
+        if isinstance(t, torch.Tensor) and t.is_inference():
+            setattr(metric, name, t.clone())
 
 
 def _first_tensor(args: tuple, kwargs: dict) -> Optional[torch.Tensor]:
@@ -92,6 +105,8 @@ class OpsMonitor:
             counting), or ``None`` to count samples with :meth:`update_samples`.
         layer_types: module types to count (default: Linear, Conv, RNN layers and cells).
         exclude: names (as in ``model.named_modules()``) of modules not to hook.
+        neurobench: also count NeuroBench's effective ops (for convs this costs one extra
+            convolution per hooked call; ``False`` leaves ``nb_eff_*`` of convs at 0).
 
     Use ``with monitor: model(x)`` or ``monitor.attach() ... monitor.detach()``; then
     :meth:`compute` (totals per sample), :meth:`table` (per counted layer), :meth:`activity`
@@ -106,12 +121,14 @@ class OpsMonitor:
         batch_dim: Optional[int] = 0,
         layer_types: Sequence[type] = COUNTED_TYPES,
         exclude: Iterable[str] = (),
+        neurobench: bool = True,
     ):
         from common.neurons.modules import SpikingNeuron  # local: keep ops usable without neurons
 
         self.model = model
         self.energy = energy or EnergyModel()
         self.batch_dim = batch_dim
+        self.neurobench = bool(neurobench)
         excl = set(exclude)
         self.layers: list[tuple[str, nn.Module]] = []
         self.neurons: list[tuple[str, nn.Module]] = []
@@ -132,8 +149,11 @@ class OpsMonitor:
     # ------------------------------------------------------------------ hooks
     def _to(self, device: torch.device) -> None:
         if self.ops.counts.device != device:
-            self.ops.to(device)
-            self.spikes.to(device)
+            with torch.inference_mode(False):
+                self.ops.to(device)
+                self.spikes.to(device)
+        writable_states(self.ops)
+        writable_states(self.spikes)
 
     def _layer_hook(self, index: int):
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> None:
@@ -142,7 +162,7 @@ class OpsMonitor:
                 return
             dev = (x if x is not None else args[0].data).device
             with torch.no_grad(), torch.autocast(dev.type, enabled=False):
-                counts = count_layer(module, args, kwargs)
+                counts = count_layer(module, args, kwargs, neurobench=self.neurobench)
                 if counts is None:
                     return
                 y = _first_out(output)
@@ -170,6 +190,8 @@ class OpsMonitor:
             self._add_samples(n)
 
     def _add_samples(self, n: int) -> None:
+        writable_states(self.ops)
+        writable_states(self.spikes)
         self.ops.update_samples(n)
         self.spikes.update_samples(n)
 
@@ -209,8 +231,9 @@ class OpsMonitor:
         self._add_samples(int(n))
 
     def reset(self) -> None:
-        self.ops.reset()
-        self.spikes.reset()
+        with torch.inference_mode(False):  # keep states normal tensors (see writable_states)
+            self.ops.reset()
+            self.spikes.reset()
 
     @property
     def samples(self) -> int:

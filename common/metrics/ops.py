@@ -173,8 +173,10 @@ _dense_cache: dict[tuple, float] = {}
 
 
 @torch.no_grad()
-def count_conv(layer: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Ops of ``layer(x)`` for a ``Conv1d/2d/3d`` and input ``[N, C_in, *spatial]`` (or unbatched)."""
+def count_conv(layer: nn.Module, x: torch.Tensor, neurobench: bool = True) -> dict[str, torch.Tensor]:
+    """Ops of ``layer(x)`` for a ``Conv1d/2d/3d`` and input ``[N, C_in, *spatial]`` (or unbatched).
+
+    ``neurobench=False`` skips the binarised-weight convolution (``nb_mac``/``nb_ac`` are 0)."""
     nd = _conv_nd(layer)
     x = x.detach()
     if x.dim() == nd + 1:
@@ -198,8 +200,11 @@ def count_conv(layer: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     p_mac, _ = _pick(spike, dense_paper, zero)
     _, p_ac = _pick(spike, fan_ac, zero)
     # NeuroBench: effective = sum(conv(bin(x), bin(W))), dense = sum(conv(ones, ones)) (no padding)
-    wb = (layer.weight.detach() != 0).to(torch.float32)
-    eff = _conv_apply(layer, xb, wb).sum(dtype=_F64)
+    if neurobench:
+        wb = (layer.weight.detach() != 0).to(torch.float32)
+        eff = _conv_apply(layer, xb, wb).sum(dtype=_F64)
+    else:
+        eff = zero
     nb_mac, nb_ac = _pick(tern, eff, zero)
     key = (nd, tuple(x.shape[1:]), layer.in_channels, layer.out_channels, tuple(layer.kernel_size),
            str(layer.stride), str(layer.padding), str(layer.dilation), g, layer.padding_mode)
@@ -290,7 +295,9 @@ def count_rnn(layer: nn.Module, x: Any, hx: Any = None) -> dict[str, torch.Tenso
     return out
 
 
-def count_layer(layer: nn.Module, args: tuple, kwargs: Optional[dict] = None) -> Optional[dict[str, torch.Tensor]]:
+def count_layer(
+    layer: nn.Module, args: tuple, kwargs: Optional[dict] = None, neurobench: bool = True
+) -> Optional[dict[str, torch.Tensor]]:
     """Dispatch on the layer type; ``args``/``kwargs`` are the call's arguments. ``None`` if unsupported."""
     kwargs = kwargs or {}
     x = args[0] if args else kwargs.get("input")
@@ -299,7 +306,7 @@ def count_layer(layer: nn.Module, args: tuple, kwargs: Optional[dict] = None) ->
     if isinstance(layer, nn.Linear):
         return count_linear(layer, x)
     if isinstance(layer, _CONVS):
-        return count_conv(layer, x)
+        return count_conv(layer, x, neurobench)
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
     if isinstance(layer, _CELLS):
         return count_rnn_cell(layer, x, hx)

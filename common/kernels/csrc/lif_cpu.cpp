@@ -51,36 +51,113 @@ inline void load_params(const T* leak, const T* thr, int64_t C, int64_t S, int64
   }
 }
 
+// One block of nb <= BLK neurons through all T steps (kept out of the parallel lambda so that GCC
+// vectorizes the inner loop; restrict-qualified row pointers, state in local arrays).
+template <typename T, bool SOFT, bool STORE_H>
+__attribute__((noinline)) void lif_fwd_block(const T* __restrict__ x, const T* __restrict__ v0,
+                                             const T* __restrict__ lam, const T* __restrict__ th, int64_t T_,
+                                             int64_t N, int64_t n0, int64_t nb, T* __restrict__ spikes,
+                                             T* __restrict__ hbuf, T* __restrict__ vlast) {
+  alignas(64) T v[BLK];
+  for (int64_t i = 0; i < nb; ++i) v[i] = v0 ? v0[n0 + i] : T(0);
+  for (int64_t t = 0; t < T_; ++t) {
+    const T* __restrict__ xp = x + t * N + n0;
+    T* __restrict__ sp = spikes + t * N + n0;
+    T* __restrict__ hp = STORE_H ? hbuf + t * N + n0 : nullptr;
+#pragma GCC ivdep
+    for (int64_t i = 0; i < nb; ++i) {
+      T h = lam[i] * v[i] + xp[i];
+      T s = (h / th[i] - T(1)) >= T(0) ? T(1) : T(0);
+      sp[i] = s;
+      if constexpr (STORE_H) hp[i] = h;
+      if constexpr (SOFT) {
+        v[i] = h - th[i] * s;
+      } else {
+        v[i] = h * (T(1) - s);
+      }
+    }
+  }
+  for (int64_t i = 0; i < nb; ++i) vlast[n0 + i] = v[i];
+}
+
 template <typename T, bool SOFT, bool STORE_H>
 void lif_fwd_impl(const T* x, const T* v0, const T* leak, const T* thr, int64_t T_, int64_t N, int64_t C,
                   int64_t S, T* spikes, T* hbuf, T* vlast) {
   const int64_t nblocks = (N + BLK - 1) / BLK;
   at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-    alignas(64) T v[BLK], lam[BLK], th[BLK];
+    alignas(64) T lam[BLK], th[BLK];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * BLK;
       const int64_t nb = std::min(BLK, N - n0);
       load_params(leak, thr, C, S, n0, nb, lam, th);
-      for (int64_t i = 0; i < nb; ++i) v[i] = v0 ? v0[n0 + i] : T(0);
-      for (int64_t t = 0; t < T_; ++t) {
-        const T* __restrict__ xp = x + t * N + n0;
-        T* __restrict__ sp = spikes + t * N + n0;
-        T* __restrict__ hp = STORE_H ? hbuf + t * N + n0 : nullptr;
-        for (int64_t i = 0; i < nb; ++i) {
-          T h = lam[i] * v[i] + xp[i];
-          T s = (h / th[i] - T(1)) >= T(0) ? T(1) : T(0);
-          sp[i] = s;
-          if constexpr (STORE_H) hp[i] = h;
-          if constexpr (SOFT) {
-            v[i] = h - th[i] * s;
-          } else {
-            v[i] = h * (T(1) - s);
-          }
-        }
-      }
-      for (int64_t i = 0; i < nb; ++i) vlast[n0 + i] = v[i];
+      lif_fwd_block<T, SOFT, STORE_H>(x, v0, lam, th, T_, N, n0, nb, spikes, hbuf, vlast);
     }
   });
+}
+
+// One reverse-time step for a block. FIRST: t == 0 (previous state is v0). gx may alias h (no restrict
+// between them: h[t] is read before grad_x[t] is written at the same address).
+template <typename T, int KIND, bool SOFT, bool DETACH, bool FIRST, bool HAS_GS, bool HAS_GH>
+inline void lif_bwd_step(const T* gsp, T gs_scalar, const T* __restrict__ ghp, const T* hp, const T* hm,
+                         const T* __restrict__ v0p, const T* __restrict__ lam, const T* __restrict__ th,
+                         int64_t nb, T a, T atan_c, T* __restrict__ gv, T* __restrict__ gl, T* __restrict__ gt,
+                         T* gxp) {
+#pragma GCC ivdep
+  for (int64_t i = 0; i < nb; ++i) {
+    T vprev;
+    if constexpr (FIRST) {
+      vprev = v0p ? v0p[i] : T(0);
+    } else {
+      const T hmv = hm[i];
+      const T sm = (hmv / th[i] - T(1)) >= T(0) ? T(1) : T(0);
+      vprev = SOFT ? hmv - th[i] * sm : hmv * (T(1) - sm);
+    }
+    const T hv = hp[i];
+    const T inv = T(1) / th[i];
+    const T z = hv / th[i] - T(1);
+    const T s = z >= T(0) ? T(1) : T(0);
+    const T sg = surrogate<KIND, T>(z, a, atan_c);
+    T gsum = HAS_GS ? gsp[i] : gs_scalar;
+    if constexpr (!DETACH) gsum += gv[i] * (SOFT ? -th[i] : -hv);
+    T g = HAS_GH ? ghp[i] : T(0);
+    g += (SOFT ? gv[i] : gv[i] * (T(1) - s)) + gsum * sg * inv;
+    T dth = gsum * sg * (-hv * inv * inv);
+    if constexpr (SOFT) dth -= gv[i] * s;
+    gt[i] += dth;
+    gl[i] += g * vprev;
+    gxp[i] = g;
+    gv[i] = g * lam[i];
+  }
+}
+
+template <typename T, int KIND, bool SOFT, bool DETACH, bool HAS_GS, bool HAS_GH>
+__attribute__((noinline)) void lif_bwd_block(const T* gs, T gs_scalar, const T* gh_in, const T* gv_in, const T* h,
+                                             const T* v0, const T* lam, const T* th, int64_t T_, int64_t N,
+                                             int64_t n0, int64_t nb, T a, T atan_c, T* gx, T* gv0, T* gleak,
+                                             T* gthr) {
+  alignas(64) T gv[BLK], gl[BLK], gt[BLK];
+  for (int64_t i = 0; i < nb; ++i) {
+    gv[i] = gv_in ? gv_in[n0 + i] : T(0);
+    gl[i] = T(0);
+    gt[i] = T(0);
+  }
+  for (int64_t t = T_ - 1; t >= 0; --t) {
+    const int64_t o = t * N + n0;
+    const T* gsp = HAS_GS ? gs + o : nullptr;
+    const T* ghp = HAS_GH ? gh_in + o : nullptr;
+    if (t > 0)
+      lif_bwd_step<T, KIND, SOFT, DETACH, false, HAS_GS, HAS_GH>(gsp, gs_scalar, ghp, h + o, h + o - N, nullptr,
+                                                                  lam, th, nb, a, atan_c, gv, gl, gt, gx + o);
+    else
+      lif_bwd_step<T, KIND, SOFT, DETACH, true, HAS_GS, HAS_GH>(gsp, gs_scalar, ghp, h + o, nullptr,
+                                                                 v0 ? v0 + n0 : nullptr, lam, th, nb, a, atan_c,
+                                                                 gv, gl, gt, gx + o);
+  }
+  for (int64_t i = 0; i < nb; ++i) {
+    gv0[n0 + i] = gv[i];
+    if (gleak) gleak[n0 + i] = gl[i];
+    if (gthr) gthr[n0 + i] = gt[i];
+  }
 }
 
 // Reverse-time recurrence. gx may alias h (grad_x written over the saved charge, step by step).
@@ -92,55 +169,20 @@ void lif_bwd_impl(const T* gs, T gs_scalar, const T* gh_in, const T* gv_in, cons
   const T a = T(alpha);
   const T atan_c = T(M_PI / 2.0 * alpha);
   at::parallel_for(0, nblocks, 1, [&](int64_t b0, int64_t b1) {
-    alignas(64) T gv[BLK], lam[BLK], th[BLK], vp[BLK];
-    alignas(64) double gl[BLK], gt[BLK];
+    alignas(64) T lam[BLK], th[BLK];
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * BLK;
       const int64_t nb = std::min(BLK, N - n0);
       load_params(leak, thr, C, S, n0, nb, lam, th);
-      for (int64_t i = 0; i < nb; ++i) {
-        gv[i] = gv_in ? gv_in[n0 + i] : T(0);
-        gl[i] = 0.0;
-        gt[i] = 0.0;
+#define BWD_BLOCK(GS_, GH_)                                                                                    \
+  lif_bwd_block<T, KIND, SOFT, DETACH, GS_, GH_>(gs, gs_scalar, gh_in, gv_in, h, v0, lam, th, T_, N, n0, nb, a, \
+                                                 atan_c, gx, gv0, gleak, gthr)
+      if (gs) {
+        if (gh_in) BWD_BLOCK(true, true); else BWD_BLOCK(true, false);
+      } else {
+        if (gh_in) BWD_BLOCK(false, true); else BWD_BLOCK(false, false);
       }
-      for (int64_t t = T_ - 1; t >= 0; --t) {
-        const T* hp = h + t * N + n0;
-        if (t > 0) {
-          const T* hm = h + (t - 1) * N + n0;
-          for (int64_t i = 0; i < nb; ++i) {
-            T hv = hm[i];
-            T s = (hv / th[i] - T(1)) >= T(0) ? T(1) : T(0);
-            vp[i] = SOFT ? hv - th[i] * s : hv * (T(1) - s);
-          }
-        } else {
-          for (int64_t i = 0; i < nb; ++i) vp[i] = v0 ? v0[n0 + i] : T(0);
-        }
-        const T* gsp = gs ? gs + t * N + n0 : nullptr;
-        const T* ghp = gh_in ? gh_in + t * N + n0 : nullptr;
-        T* gxp = gx + t * N + n0;
-        for (int64_t i = 0; i < nb; ++i) {
-          const T hv = hp[i];
-          const T inv = T(1) / th[i];
-          const T z = hv / th[i] - T(1);
-          const T s = z >= T(0) ? T(1) : T(0);
-          const T sg = surrogate<KIND, T>(z, a, atan_c);
-          T gsum = gsp ? gsp[i] : gs_scalar;
-          if constexpr (!DETACH) gsum += gv[i] * (SOFT ? -th[i] : -hv);
-          T g = ghp ? ghp[i] : T(0);
-          g += (SOFT ? gv[i] : gv[i] * (T(1) - s)) + gsum * sg * inv;
-          double dth = double(gsum * sg * (-hv * inv * inv));
-          if constexpr (SOFT) dth -= double(gv[i] * s);
-          gt[i] += dth;
-          gl[i] += double(g * vp[i]);
-          gxp[i] = g;
-          gv[i] = g * lam[i];
-        }
-      }
-      for (int64_t i = 0; i < nb; ++i) {
-        gv0[n0 + i] = gv[i];
-        if (gleak) gleak[n0 + i] = T(gl[i]);
-        if (gthr) gthr[n0 + i] = T(gt[i]);
-      }
+#undef BWD_BLOCK
     }
   });
 }
@@ -258,7 +300,7 @@ void filter_impl(const T* in, int64_t T_, int64_t N, T a, T b, T thr, T* out, T*
           }
           if constexpr (FIRE) {
             T* __restrict__ sp = spikes + t * N + n0;
-            for (int64_t i = 0; i < nb; ++i) sp[i] = U[i] >= thr ? T(1) : T(0);
+            for (int64_t i = 0; i < nb; ++i) sp[i] = (U[i] / thr - T(1)) >= T(0) ? T(1) : T(0);
           }
         } else {
           for (int64_t i = 0; i < nb; ++i) {

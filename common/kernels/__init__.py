@@ -1,0 +1,92 @@
+"""Fused neuron kernels: registers the ``"cpu"`` (C++ extension) and ``"triton"`` backends.
+
+Imported lazily by :func:`common.neurons.backends.resolve_backend`. Each backend's ``available``
+probe is cheap after the first call; if a backend cannot be used (no compiler, no triton, no GPU)
+the probe returns ``False`` — with one warning for a failed C++ build — and ``"auto"`` falls back
+to the PyTorch reference.
+
+- ``lif_multistep_cpu`` / ``lif_multistep_triton``: drop-in versions of ``lif_multistep_torch``.
+- :func:`common.kernels.filter.two_exp_filter`: SPSN's fused two-exponential filter.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Optional
+
+import torch
+
+from ..neurons.backends import register_backend
+from ..neurons.functional import MultiStepOutput
+from ..surrogate import Surrogate, Triangle
+from . import cpu as _cpu
+from .lif import lif_multistep_fused
+
+__all__ = ["lif_multistep_cpu", "lif_multistep_triton", "triton_available", "two_exp_filter"]
+
+_TRITON: dict = {"checked": False, "module": None, "error": None}
+
+
+def _triton_module():
+    if not _TRITON["checked"]:
+        _TRITON["checked"] = True
+        try:
+            from . import triton_lif
+
+            _TRITON["module"] = triton_lif
+        except Exception as exc:  # noqa: BLE001 - no triton / broken install: backend unavailable
+            _TRITON["error"] = f"{type(exc).__name__}: {exc}"
+    return _TRITON["module"]
+
+
+def triton_available(device: "torch.device | str") -> bool:
+    """CUDA tensors with triton installed; CPU tensors only under ``TRITON_INTERPRET=1`` (tests)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        ok = torch.cuda.is_available()
+    elif device.type == "cpu":
+        ok = os.environ.get("TRITON_INTERPRET", "0") == "1"
+    else:
+        ok = False
+    return ok and _triton_module() is not None
+
+
+def lif_multistep_cpu(
+    x_seq: torch.Tensor,
+    v0: Optional[torch.Tensor] = None,
+    leak: "float | torch.Tensor" = 1.0,
+    threshold: "float | torch.Tensor" = 1.0,
+    surrogate: Surrogate = Triangle(),
+    reset: str = "soft",
+    detach_reset: bool = False,
+    return_membrane: bool = False,
+) -> MultiStepOutput:
+    """Fused multi-step IF/LIF on CPU (C++ extension; same semantics as ``lif_multistep_torch``)."""
+    if not _cpu.available(x_seq.device):
+        raise RuntimeError(f"backend 'cpu' unavailable for {x_seq.device}: {_cpu.build_error()}")
+    return lif_multistep_fused(_cpu, "cpu", x_seq, v0, leak, threshold, surrogate, reset, detach_reset,
+                               return_membrane)
+
+
+def lif_multistep_triton(
+    x_seq: torch.Tensor,
+    v0: Optional[torch.Tensor] = None,
+    leak: "float | torch.Tensor" = 1.0,
+    threshold: "float | torch.Tensor" = 1.0,
+    surrogate: Surrogate = Triangle(),
+    reset: str = "soft",
+    detach_reset: bool = False,
+    return_membrane: bool = False,
+) -> MultiStepOutput:
+    """Fused multi-step IF/LIF as Triton kernels (same semantics as ``lif_multistep_torch``)."""
+    mod = _triton_module()
+    if mod is None:
+        raise RuntimeError(f"backend 'triton' unavailable: {_TRITON['error']}")
+    return lif_multistep_fused(mod, "triton", x_seq, v0, leak, threshold, surrogate, reset, detach_reset,
+                               return_membrane)
+
+
+register_backend("cpu", lif_multistep_cpu, available=_cpu.available)
+register_backend("triton", lif_multistep_triton, available=triton_available)
+
+from .filter import two_exp_filter  # noqa: E402

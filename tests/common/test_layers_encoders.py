@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from common.encoders import DirectEncoder, RateEncoder, event_frames
+from common.layers import SequenceDropout, TimeDistributed
+
+
+def test_time_distributed_equals_per_step_application():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, padding=1)
+    x = torch.randn(4, 5, 2, 6, 6)
+    y = TimeDistributed(conv)(x)
+    assert y.shape == (4, 5, 3, 6, 6)
+    torch.testing.assert_close(y, torch.stack([conv(xt) for xt in x.unbind(0)]))
+
+
+def test_sequence_dropout_mask_constant_over_time():
+    torch.manual_seed(0)
+    d = SequenceDropout(0.5).train()
+    x = torch.ones(6, 4, 10)
+    y = d(x)
+    assert torch.equal(y, y[:1].expand_as(y))  # same mask at every step
+    assert set(y.unique().tolist()) == {0.0, 2.0}  # inverted scaling
+    assert not torch.equal(y[0, 0], y[0, 1])  # but different per sample
+    assert torch.equal(d.eval()(x), x)
+    with pytest.raises(ValueError, match="dropout p"):
+        SequenceDropout(1.0)
+
+
+def test_direct_encoder_repeats_input():
+    x = torch.randn(2, 3)
+    y = DirectEncoder(4)(x)
+    assert y.shape == (4, 2, 3) and torch.equal(y[3], x)
+    with pytest.raises(ValueError, match="time_steps"):
+        DirectEncoder(0)
+
+
+def test_rate_encoder_rates_and_seed():
+    x = torch.tensor([0.0, 0.25, 1.0]).repeat(200, 1)
+    a = RateEncoder(50, generator=torch.Generator().manual_seed(1))(x)
+    b = RateEncoder(50, generator=torch.Generator().manual_seed(1))(x)
+    assert torch.equal(a, b)
+    rates = a.mean(dim=(0, 1))
+    assert rates[0] == 0 and rates[2] == 1 and abs(rates[1].item() - 0.25) < 0.02
+
+
+def test_event_frames_bins_with_tonic():
+    dtype = np.dtype([("x", int), ("p", int), ("t", int)])
+    events = np.array([(0, 0, 0), (1, 0, 500), (1, 0, 1500), (2, 0, 2999)], dtype=dtype)
+    frames = event_frames(sensor_size=(3, 1, 1), time_window=1000, include_incomplete=True)(events)
+    assert frames.shape[0] == 3 and frames.dtype == torch.float32
+    assert frames.reshape(3, -1).sum(1).tolist() == [2.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="exactly one"):
+        event_frames((3, 1, 1))

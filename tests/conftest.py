@@ -1,0 +1,25 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    from common.data import resolve_data_dir
+
+    d = resolve_data_dir()
+    if not (d / "mnist").is_dir():
+        pytest.fail(f"real MNIST expected under {d}/mnist (set SNN_REPRO_DATA); the suite's tests need ../shared/data")
+    return d
