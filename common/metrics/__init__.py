@@ -14,10 +14,11 @@ from .ops import (
     count_rnn_cell,
     is_spike_tensor,
     is_ternary_tensor,
+    stack_counts,
 )
 
 __all__ = [
     "OpsMonitor", "LayerOps", "SpikeActivity", "spike_counts", "EnergyModel", "energy_ratio",
     "parameter_count", "memory_footprint", "COUNTED_TYPES", "FIELDS", "count_conv", "count_layer",
-    "count_linear", "count_rnn", "count_rnn_cell", "is_spike_tensor", "is_ternary_tensor",
+    "count_linear", "count_rnn", "count_rnn_cell", "is_spike_tensor", "is_ternary_tensor", "stack_counts",
 ]

@@ -13,10 +13,7 @@ A "spike" is any non-zero output (so graded or signed spikes count once).
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
-from torch import nn
 from torchmetrics import Metric
 
 __all__ = ["SpikeActivity", "spike_counts"]

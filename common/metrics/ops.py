@@ -34,8 +34,10 @@ projections) densely at every step.
 **Recurrent layers, papers' convention**: gate-level MACs, bias excluded: LSTM ``4H(I+H)``,
 GRU ``3H(I+H)``, RNN ``H(I+H)`` per row-step (x seq. length, layers, directions for
 ``nn.LSTM/GRU/RNN``). The input-to-hidden part of the first layer follows the AC/MAC rule above
-(ACs = input spikes x ``gates*H`` per direction); the hidden-to-hidden part is MACs (dense)
-unless a cell is given an explicit state ``h`` in ``{0,1}`` (spiking recurrence: ACs).
+(ACs = input spikes x ``gates*H`` per direction); the hidden-to-hidden part is always dense MACs
+(the hidden state of these PyTorch cells is analog; ``hx=None`` counts like a zero state). A
+spiking recurrence (binary ``h``) should be built from ``Linear`` layers + spiking neurons, which
+are then counted as ACs.
 
 Other keys: ``in_nonzero``/``in_numel`` (input activity), ``analog`` (1 if the call was analog in
 the papers' sense), ``calls``; the monitor adds ``out_zero``/``out_numel``.
@@ -59,6 +61,7 @@ __all__ = [
     "count_rnn_cell",
     "count_rnn",
     "count_layer",
+    "stack_counts",
 ]
 
 FIELDS = (
@@ -236,16 +239,12 @@ def count_rnn_cell(layer: nn.Module, x: torch.Tensor, hx: Any = None) -> dict[st
     ih_dense = _t(B * G * H * I, x)
     p_mac, _ = _pick(spike, ih_dense, zero)
     _, p_ac = _pick(spike, x_spikes * (G * H), zero)
-    # papers: recurrent part (dense MACs unless an explicit binary state is given)
+    # papers: recurrent part, always dense MACs (the state of these cells is analog by construction;
+    # with hx=None PyTorch still runs the W_hh product on a zero state)
     hh_dense = _t(B * G * H * H, x)
-    if h is None:
-        p_mac = p_mac + hh_dense
-    else:
+    p_mac = p_mac + hh_dense
+    if h is not None:
         h = h.detach().reshape(-1, H)
-        h_spike = is_spike_tensor(h)
-        m, a = _pick(h_spike, hh_dense, zero)
-        _, a = _pick(h_spike, _binarise(h).sum(dtype=_F64) * (G * H), zero)
-        p_mac, p_ac = p_mac + m, p_ac + a
     # NeuroBench: sum(bin(W_ih) bin(x)) + sum(bin(W_hh) bin(h)); AC iff x in {-1,0,1}
     eff = xb.sum(0, dtype=_F64) @ (layer.weight_ih.detach() != 0).sum(0).to(_F64)
     dense = ih_dense

@@ -247,7 +247,8 @@ def _ddp_worker(rank, world, port, q):
         model = ann()
         mon = OpsMonitor(model)
         x = torch.rand(1 + rank, 1, 4, 4) + 0.1  # rank 0: 1 sample, rank 1: 2 samples
-        x[0, 0, 0, 0] = 0.0 if rank else x[0, 0, 0, 0]
+        if rank:
+            x[0, 0, 0, 0] = 0.0
         with mon, torch.no_grad():
             model(x)
         t = mon.compute()  # syncs the "sum" states across both ranks
@@ -257,6 +258,8 @@ def _ddp_worker(rank, world, port, q):
 
 
 def test_ddp_sync_two_processes():
+    """Real 2-rank gloo run: rank 0 is this process, rank 1 a spawned child (one torch import)."""
+    import queue
     import socket
 
     import torch.distributed as dist
@@ -264,14 +267,25 @@ def test_ddp_sync_two_processes():
 
     if not dist.is_available() or not dist.is_gloo_available():
         pytest.skip("gloo backend not available")
+    if dist.is_initialized():
+        pytest.skip("a process group already exists in this process")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"  # fork: no re-import, fast
-    ctx = mp.get_context(method)
+    ctx = mp.get_context("spawn")  # (fork can deadlock with torch's thread pools)
     q = ctx.Queue()
-    mp.start_processes(_ddp_worker, args=(2, port, q), nprocs=2, join=True, start_method=method)
-    res = sorted(q.get(timeout=30) for _ in range(2))
+    child = ctx.Process(target=_ddp_worker, args=(1, 2, port, q), daemon=True)
+    child.start()
+    try:
+        _ddp_worker(0, 2, port, q)
+        res = sorted(q.get(timeout=120) for _ in range(2))
+    except queue.Empty:  # pragma: no cover
+        pytest.fail("DDP worker produced no result")
+    finally:
+        child.join(timeout=60)
+        if child.is_alive():  # pragma: no cover
+            child.kill()
+    assert child.exitcode == 0
     # both ranks see the global totals: 3 samples, 96 MACs per sample
     for rank, samples, macs, nb in res:
         assert samples == 3 and macs == 96

@@ -131,6 +131,12 @@ def test_lstm_gru_gate_counts():
     assert c["paper_ac"] == 24 and c["paper_mac"] == 32
     assert c["nb_ac"] == 24 + 32 and c["nb_dense"] == 80
 
+    # papers: explicit zero state == hx=None (dense hh MACs), binary or not
+    z = (torch.zeros(2, 2), torch.zeros(2, 2))
+    assert float(count_layer(cell, (x, z))["paper_mac"]) == 80
+    # ... but NeuroBench counts no hh ops on a zero state: 48 + 0
+    assert float(count_layer(cell, (x, z))["nb_mac"]) == 48
+
     gru = nn.GRUCell(3, 2)
     assert float(count_rnn_cell(gru, x)["paper_mac"]) == 2 * 3 * 2 * (3 + 2)  # 60
 
