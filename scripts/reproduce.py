@@ -21,6 +21,22 @@ from common.harness import run_row, apply_scale, select_rows  # noqa: E402
 from common.registry import list_papers  # noqa: E402
 
 
+def _select_from_argv(argv: list[str]) -> None:
+    """Validate paper/row/scale early and add the first selected row's experiment to the primary
+    composition, so that overrides of experiment keys (``module.optimizer.lr=...``) are accepted."""
+    if any(a.startswith(("+experiment=", "--help", "-h", "--cfg", "--info", "--hydra-help")) for a in argv[1:]):
+        return
+    args = dict(a.split("=", 1) for a in argv[1:] if "=" in a and not a.startswith(("-", "+", "~", "hydra.")))
+    paper, row, scale = args.get("paper"), args.get("row", "all"), args.get("scale", "mini")
+    if not paper or any("," in v or "(" in v for v in (paper, row, scale)):
+        return  # missing paper is reported in main; sweeps over paper/row/scale compose per job
+    try:
+        rows = select_rows(paper, row, scale)
+    except (KeyError, ValueError) as e:
+        raise SystemExit(f"error: {e.args[0]}") from None
+    argv.append(f"+experiment={paper}/{rows[0].id}")
+
+
 @hydra.main(config_path="../configs", config_name="reproduce", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     if not cfg.get("paper"):
@@ -48,4 +64,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    _select_from_argv(sys.argv)
     main()

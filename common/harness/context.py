@@ -102,6 +102,20 @@ class RunContext:
         return {k: float(v) for k, v in (out[0] if out else {}).items()}
 
     @staticmethod
+    def log_energy_table(trainer: L.Trainer, report: Optional[dict], key: str = "test/energy_layers") -> None:
+        """Send the per-layer op/energy table (and spike rates) to loggers that take tables (W&B)."""
+        if not report or not report.get("layers"):
+            return
+        for lg in trainer.loggers:
+            if hasattr(lg, "log_table"):
+                cols = list(report["layers"][0])
+                lg.log_table(key=key, columns=cols, data=[[r[c] for c in cols] for r in report["layers"]])
+                if report.get("activity"):
+                    acols = list(report["activity"][0])
+                    lg.log_table(key=key.replace("layers", "spikes"), columns=acols,
+                                 data=[[r[c] for c in acols] for r in report["activity"]])
+
+    @staticmethod
     def close_logger(trainer: L.Trainer) -> None:
         """Finish W&B runs so the next row/stage (and multirun jobs) start cleanly."""
         for lg in trainer.loggers:

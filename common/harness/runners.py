@@ -21,6 +21,7 @@ def fit_and_test(cfg: DictConfig, ctx: RunContext, stage_dir: Path, module_cfg, 
     ckpt = best if test_ckpt == "best" and best else str(Path(stage_dir) / "checkpoints" / "last.ckpt")
     metrics = ctx.test(trainer, module, dm, ckpt)
     metrics["epochs"] = float(trainer.current_epoch)
+    ctx.log_energy_table(trainer, getattr(module, "energy_report", {}).get("test"))
     ctx.close_logger(trainer)
     extras = {"energy": getattr(module, "energy_report", {}).get("test"),
               "train_epoch_seconds": ctx.extras.get("train_epoch_seconds", {}).get(Path(stage_dir).name, [])}

@@ -68,10 +68,13 @@ def test_killed_staged_run_resumes_to_the_same_result(tmp_path):
 
 
 def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
-    p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "module.optimizer.lr=1e38",
-                  "trainer.max_epochs=3", "trainer.limit_train_batches=3", check=False)
+    p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "trainer.max_epochs=3",
+                  "trainer.limit_train_batches=3", "+callbacks.poison._target_=tests.harness_fixture.runner.PoisonWeights",
+                  "+callbacks.poison.epoch=1", check=False)
     assert p.returncode != 0
-    assert "training loss became" in p.stderr and "last good checkpoint" in p.stderr
+    assert "training loss became nan at epoch 1" in p.stderr and "last good checkpoint" in p.stderr
+    state = _weights(tmp_path, "train-*")  # epoch 0's checkpoint survives, with finite weights
+    assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
 def test_invalid_config_value_fails_at_construction_naming_the_field(tmp_path):
@@ -88,15 +91,21 @@ def test_wandb_offline_writes_run_files(tmp_path, monkeypatch):
     runs = list((tmp_path / "runs" / "selftest").glob("snn/*/logs/wandb/offline-run-*"))
     assert runs, "no offline W&B run directory written"
     assert any(f.suffix == ".wandb" for r in runs for f in r.iterdir())
+    tables = [p.name for r in runs for p in r.rglob("*.table.json")]
+    assert any("energy_layers" in t for t in tables), tables  # the per-layer energy table was logged
 
 
 def test_ddp_cpu_matches_single_process(tmp_path):
     single, ddp = tmp_path / "single", tmp_path / "ddp"
     common = ["paper=selftest", "row=snn", "scale=smoke", "trainer.max_epochs=2", "trainer.limit_train_batches=null",
-              "trainer.limit_val_batches=null", "trainer.limit_test_batches=null"]
+              "trainer.limit_val_batches=null", "trainer.limit_test_batches=null", "data.test_subset=1000"]
     reproduce(single, *common)
     # two processes with half the batch each: the same effective batch of 32
     reproduce(ddp, *common, "trainer=ddp_cpu", "data.batch_size=16", timeout=900)
     rs, rd = results(single)["snn"]["metrics"], results(ddp)["snn"]["metrics"]
-    assert abs(rs["test/acc"] - rd["test/acc"]) < 0.05, (rs, rd)
+    # same data order is not guaranteed (DistributedSampler), so training agrees within noise ...
+    assert abs(rs["test/acc"] - rd["test/acc"]) < 0.06, (rs, rd)
     assert rd["test/acc"] > 0.5  # it learned, in both
+    # ... while the DDP-reduced evaluation metrics cover the whole test set exactly once
+    assert rs["test/energy/samples"] == rd["test/energy/samples"] == 1000
+    assert abs(rs["test/energy/spike_rate"] - rd["test/energy/spike_rate"]) < 0.25 * rs["test/energy/spike_rate"]

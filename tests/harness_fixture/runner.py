@@ -47,3 +47,16 @@ def two_stage(cfg, ctx):
     out = ctx.stage("fine", fine, depends={"pre": pre, "module": cfg.module})
     out["metrics"]["pre/test/acc"] = pre["metrics"]["test/acc"]
     return out
+
+
+class PoisonWeights(L.Callback):
+    """Simulate divergence: set every weight to NaN when epoch ``epoch`` starts."""
+
+    def __init__(self, epoch: int):
+        self.epoch = epoch
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        if trainer.current_epoch == self.epoch:
+            with torch.no_grad():
+                for p in pl_module.parameters():
+                    p.fill_(float("nan"))
