@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -44,10 +43,9 @@ class RunContext:
     # ------------------------------------------------------------------ stages
     def stage(self, name: str, fn: Callable[[Path], dict], depends: Any) -> dict:
         """Run (or reuse) a stage; ``depends`` is what the stage's result depends on."""
-        t0 = time.perf_counter()
         depends = {"scale": self.scale, "seed": self.seed, "stage": depends}
-        result = run_stage(self.stages_root, name, fn, depends, log=self.log, is_global_zero=self.is_global_zero)
-        self.stage_log.append({"stage": name, "hash": config_hash(depends), "seconds": round(time.perf_counter() - t0, 2)})
+        result, info = run_stage(self.stages_root, name, fn, depends, log=self.log, is_global_zero=self.is_global_zero)
+        self.stage_log.append({"stage": name, "hash": config_hash(depends), **info})
         return result
 
     # ------------------------------------------------------------------ trainers

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -36,19 +37,25 @@ def config_hash(obj: Any, n: int = 10) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 
-def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, log=print, is_global_zero: bool = True) -> dict:
+def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, log=print,
+              is_global_zero: bool = True) -> tuple[dict, dict]:
+    """Run or reuse a stage. Returns ``(result, info)``; ``info`` has the stage's own compute seconds
+    (measured when it ran, also when it is reused now) and whether it was reused."""
     stage_dir = Path(root) / f"{name}-{config_hash(depends)}"
     done = stage_dir / "done.json"
     if done.is_file():
         log(f"[stage {name}] finished earlier, reusing {stage_dir}")
-        return json.loads(done.read_text())["result"]
+        stored = json.loads(done.read_text())
+        return stored["result"], {"seconds": stored.get("seconds"), "reused": True}
     stage_dir.mkdir(parents=True, exist_ok=True)
     if is_global_zero:
         (stage_dir / "depends.json").write_text(json.dumps(_plain(depends), indent=1, sort_keys=True, default=str))
     log(f"[stage {name}] running in {stage_dir}")
+    t0 = time.perf_counter()
     result = fn(stage_dir)
+    seconds = round(time.perf_counter() - t0, 2)
     if is_global_zero:
         tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"stage": name, "result": result}, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps({"stage": name, "result": result, "seconds": seconds}, indent=1, sort_keys=True))
         tmp.replace(done)
-    return result
+    return result, {"seconds": seconds, "reused": False}

@@ -77,6 +77,7 @@ def run_row(cfg: DictConfig, row: Row) -> dict[str, Any]:
             path = write_result(result, Path(cfg.paths.results_dir) / ctx.paper / f"{row.id}.json")
             ctx.log(f"result written to {path}")
         bad = [k for k, v in result["tolerance"].items() if not v["ok"]]
-        summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()) if isinstance(v, (int, float)))
+        summary = ", ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())
+                            if isinstance(v, (int, float)) and (k.count("/") < 2 or k.endswith(("energy_pj", "spike_rate"))))
         ctx.log(f"done in {result['wall_time_s']:.0f}s: {summary}" + (f"  OUT OF TOLERANCE: {bad}" if bad else ""))
     return result

@@ -81,7 +81,7 @@ def _prov_line(r: dict) -> str:
     commit = (git.get("commit") or "unknown")[:10] + ("+dirty" if git.get("dirty") else "")
     hard = f"{hw.get('cpu', '?')} ({hw.get('torch_threads', '?')} threads)" + (f", {hw['gpu']}" if hw.get("gpu") else "")
     return (f"| `{r['row']['id']}` | {r['scale']} | {r['seed']} | `{commit}` | {hard} | torch {ver.get('torch')}, "
-            f"lightning {ver.get('lightning')}, python {ver.get('python')} | {r.get('wall_time_s', 0):.0f} s |")
+            f"lightning {ver.get('lightning')}, python {ver.get('python')} | {r.get('compute_time_s', r.get('wall_time_s', 0)):.0f} s |")
 
 
 def _renderer(paper: str) -> Optional[Callable[..., str]]:
@@ -141,7 +141,7 @@ def render_paper(paper: Paper, results: list[dict], plot_dir: Path, rel: str) ->
     if paper.notes:
         out += ["", "### Choices where the paper is silent", "", paper.notes.strip()]
     if results:
-        out += ["", "### Provenance", "", "| row | scale | seed | commit | hardware | versions | wall time |",
+        out += ["", "### Provenance", "", "| row | scale | seed | commit | hardware | versions | compute time |",
                 "|---|---|---|---|---|---|---|"]
         out += [_prov_line(by_row[r.id]) for r in paper.rows.values() if r.id in by_row]
     return "\n".join(out) + "\n"
