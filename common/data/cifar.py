@@ -153,7 +153,7 @@ class _CIFARDataModule(ArrayDataModule):
         if self.fake:  # smoke tests only: a tiny dataset in the official format, read by the same code
             self.data_dir = write_fake_cifar(Path(tempfile.gettempdir()) / f"snn_repro_fake_{self.variant}_{self.fake_size}",
                                              self.variant, per_batch=self.fake_size, n_test=self.fake_size, seed=0)
-            self.val_size = min(self.val_size, self.fake_size)
+            self.val_size = min(self.val_size, max(1, self.fake_size // 4))
 
     @property
     def num_classes(self) -> int:

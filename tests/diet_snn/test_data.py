@@ -33,7 +33,7 @@ def test_cifar_reads_official_pickles(tmp_path, variant, cls):
     assert int(y) == raw[label_key][0]
     assert dm.num_classes == (10 if variant == "cifar10" else 100)
     xb, yb = next(iter(dm.train_dataloader()))
-    assert xb.shape == (4, 3, 32, 32)
+    assert xb.shape[1:] == (3, 32, 32) and xb.shape[0] == min(4, n_train - 4)
 
 
 def test_cifar_augmentation_crop_and_flip(tmp_path):
@@ -43,7 +43,7 @@ def test_cifar_augmentation_crop_and_flip(tmp_path):
     torch.manual_seed(0)
     outs = torch.stack([ds[0][0] for _ in range(20)])
     assert outs.shape == (20, 3, 32, 32)
-    assert not torch.allclose(outs[0], outs[1:]).item() or not all(torch.allclose(outs[0], o) for o in outs)
+    assert any(not torch.allclose(outs[0], o) for o in outs[1:])
 
 
 def test_cifar_missing_and_corrupt(tmp_path):

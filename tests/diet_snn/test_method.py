@@ -15,7 +15,7 @@ KW = dict(num_classes=3, in_channels=1, input_size=4, hidden=[5], dropout_ann_co
 
 def test_percentile_matches_official_definition():
     t = torch.arange(1, 1001, dtype=torch.float32)  # 1..1000
-    assert percentile(t, 99.7) == 998.0  # kthvalue(1 + round(0.997 * 999)) = 997th+1 smallest
+    assert percentile(t, 99.7) == 997.0  # kthvalue(1 + round(0.997 * 999)) = 997th smallest
     assert percentile(t, 100) == 1000.0
 
 
@@ -28,11 +28,11 @@ def test_threshold_init_picks_997th_percentile_of_known_currents():
         net.features[0].weight.fill_(1.0)
     x = torch.arange(1, 1001, dtype=torch.float32).reshape(10, 1, 10, 10)
     thr = find_thresholds(net, x, time_steps=7, q=99.7, chunk=3)
-    assert thr == {"feature_neurons.0": pytest.approx(998.0)}
-    assert float(net.feature_neurons["0"].threshold) == pytest.approx(998.0)
+    assert thr == {"feature_neurons.0": pytest.approx(997.0)}
+    assert float(net.feature_neurons["0"].threshold) == pytest.approx(997.0)
     assert net.time_steps == 3 and not net.feature_neurons["0"].stateful  # restored
     set_thresholds(net, thr, scale=0.2, leak=0.9)
-    assert float(net.feature_neurons["0"].threshold) == pytest.approx(199.6)
+    assert float(net.feature_neurons["0"].threshold) == pytest.approx(199.4)
     assert float(net.feature_neurons["0"].leak) == pytest.approx(0.9)
 
 
@@ -104,7 +104,11 @@ def test_snn_with_leak_one_long_T_approaches_ann():
     T = 2000
     out = chunked_forward(snn, x, T, chunk=250) / T
     ref = ann(x).detach()
-    err = (out - ref).abs().max() / ref.abs().max()
+    # spikes carry rate = activation / threshold: for a bias-free ReLU network (positively homogeneous)
+    # the SNN's logits per step equal the ANN's up to one positive scale (the product of thresholds)
+    c = float((out * ref).sum() / (out * out).sum())
+    assert c > 0
+    err = (c * out - ref).abs().max() / ref.abs().max()
     assert err < 0.05, float(err)
     assert (out.argmax(1) == ref.argmax(1)).float().mean() > 0.9
 
@@ -138,7 +142,9 @@ def test_direct_encoding_feeds_analog_image_every_step_and_poisson_is_binary():
     s = p.encoder(torch.rand(2, 1, 8, 8))
     assert s.shape == (3, 2, 1, 8, 8) and set(s.unique().tolist()) <= {0.0, 1.0}
     p.eval_seed(1)
-    assert torch.equal(p.encoder(torch.ones(1, 1, 2, 2) * 0.5), p.encoder.__class__.forward(p.encoder, torch.ones(1, 1, 2, 2) * 0.5)) or True
+    a = p.encoder(torch.full((4, 1, 8, 8), 0.5))
+    p.eval_seed(1)
+    assert torch.equal(a, p.encoder(torch.full((4, 1, 8, 8), 0.5)))  # seeded evaluation repeats
 
 
 def test_diet_energy_formula():

@@ -1,0 +1,60 @@
+"""Every diet_snn row composes (full rows also with trainer=gpu / trainer=ddp) and runs at scale=smoke.
+
+The CIFAR/ImageNet rows' smoke blocks set ``data.fake=true``: a tiny dataset in the official format is
+written to a temp dir and read by the same loaders, so no real dataset is needed.
+"""
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from common.harness.run import apply_scale
+from common.registry import get_paper
+from tests.harness_fixture.cli import reproduce
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ROWS = list(get_paper("diet_snn").rows.values())
+FULL = [r.id for r in ROWS if "full" in r.scales]
+
+
+def _compose(row, scale, extra=()):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("reproduce", overrides=["paper=diet_snn", f"row={row}", f"+experiment=diet_snn/{row}", *extra])
+    return apply_scale(cfg, scale, list(extra))
+
+
+def test_rows_registered_with_reported_values():
+    ids = {r.id: r for r in ROWS}
+    assert ids["cifar10_vgg16_t5"].reported["test/acc"] == 0.9270
+    assert ids["cifar100_vgg16_t5"].reported["test/acc"] == 0.6967
+    assert ids["cifar10_resnet20_t10"].reported["test/acc"] == 0.9254
+    assert ids["cifar100_resnet20_t5"].reported["test/acc"] == 0.6407
+    assert ids["imagenet_vgg16_t5"].reported["test/acc"] == 0.6900
+    assert all(ids[r].not_run_here for r in FULL)
+    assert all(r.claim for r in ROWS if "mini" in r.scales)
+
+
+@pytest.mark.parametrize("row", FULL)
+@pytest.mark.parametrize("trainer", ["trainer=gpu", "trainer=ddp"])
+def test_full_rows_compose_for_gpu(row, trainer):
+    cfg = _compose(row, "full", [trainer])
+    c = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("trainer", "threshold", "snn", "ann", "model")}
+    c["runner"], c["data"] = cfg.runner, {"fake": cfg.data.fake}
+    assert c["trainer"]["accelerator"] == "gpu" and c["runner"] == "papers.diet_snn.pipeline.run"
+    assert c["threshold"]["percentile"] == 99.7 and c["threshold"]["num_images"] == 512
+    assert c["data"]["fake"] is False
+
+
+def test_all_rows_run_at_smoke(tmp_path):
+    reproduce(tmp_path, "paper=diet_snn", "scale=smoke", plugins=False, timeout=900)
+    found = {}
+    for p in (tmp_path / "runs" / "diet_snn").glob("*/smoke-seed*/result.json"):
+        d = json.loads(p.read_text())
+        found[d["row"]["id"]] = d
+    assert set(found) == {r.id for r in ROWS}
+    for rid, d in found.items():
+        m = d["metrics"]
+        assert 0.0 <= m["test/acc"] <= 1.0 and "ann/test/acc" in m and "energy_ratio/papers" in m, rid
+        assert d["extras"]["snn"] and d["extras"]["thresholds_unscaled"], rid
