@@ -7,10 +7,13 @@ Every Hydra override works (``trainer=gpu``, ``logger=wandb``, ``seed=1``, ``-m 
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a plain checkout too
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # runnable from a plain checkout too
+os.environ.setdefault("PROJECT_ROOT", str(ROOT))  # configs/paths: outputs, runs and results live in the repo
 
 import hydra  # noqa: E402
 from hydra import compose  # noqa: E402

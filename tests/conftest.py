@@ -7,6 +7,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("PROJECT_ROOT", str(REPO))
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
