@@ -132,15 +132,18 @@ def render(results: list[dict], plot_dir: pathlib.Path, rel: str) -> str:
                            f"{_num(s.get('initial_thresholds', {}).get(n), '.4f')} | {_num(p['threshold'], '.4f')} | "
                            f"{_num(p['leak'], '.4f')} |")
             out.append("")
-    fixed = ids.get("mini_fixed_leak_t5")
-    if main or fixed:
+    fixed, init09 = ids.get("mini_fixed_leak_t5"), ids.get("mini_leak_init09_t5")
+    if main or fixed or init09:
         out += ["#### Ablation: trainable leak vs fixed leak = 1 (T=5)", "",
-                "| leak | test acc | mean spike rate | spikes / sample | SNN/ANN energy (DIET) |", "|---|---|---|---|---|"]
-        for name, r in (("trainable", main), ("fixed = 1 (IF)", fixed)):
+                "| leak | test acc | mean spike rate | spikes / sample | SNN/ANN energy (DIET) | learned leaks |",
+                "|---|---|---|---|---|---|"]
+        for name, r in (("trainable, init 1", main), ("fixed = 1 (IF)", fixed), ("trainable, init 0.9", init09)):
             if r:
                 s = _snn(r)
+                leaks = [p["leak"] for p in (s.get("learned") or {}).values() if p.get("leak") is not None]
+                leak_txt = (f"{min(leaks):.3f} – {max(leaks):.3f}" if leaks else "1 (fixed)")
                 out.append(f"| {name} | {_pct(r['metrics'].get('test/acc'))} | {_num(s.get('mean_spike_rate'), '.4f')} | "
-                           f"{_num(s.get('spikes_per_sample'), '.0f')} | {_num(s.get('energy_ratio_papers'))} |")
+                           f"{_num(s.get('spikes_per_sample'), '.0f')} | {_num(s.get('energy_ratio_papers'))} | {leak_txt} |")
         out.append("")
     direct, poisson = _sweep(ids.get("mini_direct_sweep")), _sweep(ids.get("mini_poisson_sweep"))
     if direct or poisson:
