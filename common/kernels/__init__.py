@@ -20,6 +20,7 @@ from ..neurons.backends import register_backend
 from ..neurons.functional import MultiStepOutput
 from ..surrogate import Surrogate, Triangle
 from . import cpu as _cpu
+from . import ops
 from .lif import lif_multistep_fused
 
 __all__ = ["lif_multistep_cpu", "lif_multistep_triton", "triton_available", "two_exp_filter"]
@@ -33,6 +34,8 @@ def _triton_module():
         try:
             from . import triton_lif
 
+            ops.lif_op("triton")
+            ops.filter_op("triton")
             _TRITON["module"] = triton_lif
         except Exception as exc:  # noqa: BLE001 - no triton / broken install: backend unavailable
             _TRITON["error"] = f"{type(exc).__name__}: {exc}"
@@ -88,5 +91,11 @@ def lif_multistep_triton(
 
 register_backend("cpu", lif_multistep_cpu, available=_cpu.available)
 register_backend("triton", lif_multistep_triton, available=triton_available)
+
+# define the custom ops now (cheap), so torch.compile never traces their creation
+ops.lif_op("cpu")
+ops.filter_op("cpu")
+if torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET", "0") == "1":
+    _triton_module()
 
 from .filter import two_exp_filter  # noqa: E402

@@ -20,7 +20,7 @@ _SRC = pathlib.Path(__file__).with_name("csrc") / "lif_cpu.cpp"
 _LOCK = threading.Lock()
 _STATE: dict = {"tried": False, "ok": False, "error": None}
 
-CFLAGS = ["-O3", "-ffp-contract=off", "-fopenmp", "-fno-math-errno"]
+CFLAGS = ["-O3", "-ffp-contract=off", "-fno-trapping-math", "-fno-math-errno", "-fopenmp"]
 LDFLAGS = ["-fopenmp"]
 
 
@@ -78,19 +78,38 @@ def build_error() -> Optional[str]:
     return _STATE["error"]
 
 
-# ---------------------------------------------------------------- raw kernel calls (buffers given)
+# ---------------------------------------------------------------- raw kernel calls
+def pool_empty(like: torch.Tensor) -> torch.Tensor:
+    """Uninitialised tensor shaped like ``like`` over a pooled block (reused across calls)."""
+    return torch.ops.snn_repro_cpu.pool_empty(list(like.shape), like.dtype)
+
+
+def pool_configure(cap_bytes: int = -1) -> int:
+    """Set the pool's cap in bytes (0: disable and free cached blocks; -1: keep); returns bytes cached."""
+    _ensure()
+    return int(torch.ops.snn_repro_cpu.pool_configure(int(cap_bytes)))
+
+
+def _ensure() -> None:
+    if not _STATE["ok"] and not load():
+        raise RuntimeError(f"the fused CPU kernels are unavailable: {_STATE['error']}")
+
+
 def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool):
     """x2 [T, N] contiguous -> (spikes [T, N], h [T, N] or None, v_last [N])."""
+    _ensure()
     T, N = x2.shape
-    spikes = torch.empty_like(x2)
-    h = torch.empty_like(x2) if store_h else None
+    spikes = pool_empty(x2)
+    h = pool_empty(x2) if store_h else None
     vlast = x2.new_empty(N)
     torch.ops.snn_repro_cpu.lif_fwd(x2, v0, leak, thr, S, soft, spikes, h, vlast)
     return spikes, h, vlast
 
 
-def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need_gl: bool, need_gt: bool):
+def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need_gl: bool, need_gt: bool,
+            need_gv0: bool = True):
     """Reverse-time pass; ``gx`` may be ``h`` itself (grad_x is written over the saved charge)."""
+    _ensure()
     N = h.shape[1]
     gs_scalar = 0.0
     if gs is not None:
@@ -100,7 +119,7 @@ def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need
             gs = gs.contiguous()
     if gh is not None and not gh.is_contiguous():
         gh = gh.contiguous()
-    gv0 = h.new_empty(N)
+    gv0 = h.new_empty(N) if need_gv0 else None
     gl = h.new_empty(N) if need_gl else None
     gt = h.new_empty(N) if need_gt else None
     torch.ops.snn_repro_cpu.lif_bwd(
@@ -110,6 +129,7 @@ def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need
 
 
 def filter_fwd(x2, a: float, b: float, thr: Optional[float] = None):
+    _ensure()
     out = torch.empty_like(x2)
     spikes = torch.empty_like(x2) if thr is not None else None
     torch.ops.snn_repro_cpu.two_exp_filter(x2, a, b, False, 0.0 if thr is None else thr, out, spikes)
@@ -117,6 +137,7 @@ def filter_fwd(x2, a: float, b: float, thr: Optional[float] = None):
 
 
 def filter_bwd(g2, a: float, b: float):
+    _ensure()
     out = torch.empty_like(g2)
     torch.ops.snn_repro_cpu.two_exp_filter(g2, a, b, True, 0.0, out, None)
     return out

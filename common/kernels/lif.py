@@ -77,6 +77,7 @@ class _LifFunction(torch.autograd.Function):
         gx, gv0, gl, gt = impl.lif_bwd(
             g_spikes.reshape(h.shape) if g_spikes is not None else None,
             g_h, g_v, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need[2], need[3],
+            **({"need_gv0": bool(need[1])} if impl.__name__.endswith(".cpu") else {}),
         )
         C = leak.numel()
         return (

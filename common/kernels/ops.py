@@ -51,13 +51,12 @@ def _define_lif(name: str):
         leak: Tensor, thr: Tensor, S: int, kind: int, alpha: float, soft: bool, detach: bool, need_gl: bool,
         need_gt: bool,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        gx = torch.empty_like(h)
+        gx = impl.pool_empty(h) if hasattr(impl, "pool_empty") else torch.empty_like(h)
         gx, gv0, gl, gt = impl.lif_bwd(
             gs, gh, gv, h, v0, leak.contiguous(), thr.contiguous(), S, kind, alpha, soft, detach, gx, need_gl,
             need_gt,
         )
-        empty = h.new_empty(0)
-        return gx, gv0, (gl if gl is not None else empty), (gt if gt is not None else empty)
+        return gx, gv0, (gl if gl is not None else h.new_empty(0)), (gt if gt is not None else h.new_empty(0))
 
     @lif_bwd.register_fake
     def _(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, need_gl, need_gt):

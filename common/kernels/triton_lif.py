@@ -17,8 +17,20 @@ import torch
 import triton
 import triton.language as tl
 
-BLOCK = 128 if os.environ.get("TRITON_INTERPRET", "0") == "1" else 256
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+BLOCK = 128 if _INTERPRET else 256
 NUM_WARPS = 4
+
+
+def _cfg(N: int) -> tuple[int, int]:
+    """(BLOCK, num_warps): few neurons -> small blocks, so long sequences still spread over the SMs."""
+    if _INTERPRET:
+        return BLOCK, NUM_WARPS
+    if N <= 16384:
+        return 64, 2
+    if N <= 131072:
+        return 128, 4
+    return 256, 4
 
 
 @triton.jit
@@ -102,13 +114,14 @@ def _lif_bwd_kernel(gs_ptr, gs_sn, gs_st, gs_last, gh_ptr, gv_ptr, h_ptr, v0_ptr
     for k in range(T):
         t = T - 1 - k
         hv = tl.load(hp, mask=mask, other=0.0)
-        hm = tl.load(hp - N, mask=mask & (t > 0), other=0.0)
+        has_prev = (tl.zeros([BLOCK], dtype=tl.int32) + t) > 0
+        hm = tl.load(hp - N, mask=mask & has_prev, other=0.0)
         sm = tl.where(hm / th - 1.0 >= 0.0, 1.0, 0.0).to(hm.dtype)
         if SOFT:
             vr = hm - th * sm
         else:
             vr = hm * (1.0 - sm)
-        vp = tl.where(t > 0, vr, v0)
+        vp = tl.where(has_prev, vr, v0)
         z = hv / th - 1.0
         s = tl.where(z >= 0.0, 1.0, 0.0).to(hv.dtype)
         sg = _surrogate(z, alpha, atan_c, KIND)
@@ -179,7 +192,7 @@ def _filter_kernel(in_ptr, out_ptr, s_ptr, T, N, last, a, b, thr,
 
 
 def _grid(N: int):
-    return (triton.cdiv(N, BLOCK),)
+    return (triton.cdiv(N, _cfg(N)[0]),)
 
 
 def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool):
@@ -188,7 +201,7 @@ def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool):
     h = torch.empty_like(x2) if store_h else spikes  # dummy pointer when not stored
     vlast = x2.new_empty(N)
     _lif_fwd_kernel[_grid(N)](x2, x2 if v0 is None else v0, leak, thr, spikes, h, vlast, T, N, leak.numel(), S,
-                              HAS_V0=v0 is not None, STORE_H=store_h, SOFT=soft, BLOCK=BLOCK, num_warps=NUM_WARPS)
+                              HAS_V0=v0 is not None, STORE_H=store_h, SOFT=soft, BLOCK=_cfg(N)[0], num_warps=_cfg(N)[1])
     return spikes, (h if store_h else None), vlast
 
 
@@ -208,8 +221,8 @@ def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need
         h, h if v0 is None else v0, leak, thr, gx, gv0, gl, gt, T, N, leak.numel(), S, (T - 1) * N,
         float(alpha), float(math.pi / 2.0 * alpha),
         HAS_GS=gs is not None, HAS_GH=gh is not None, HAS_GV=gv is not None, HAS_V0=v0 is not None,
-        NEED_GL=need_gl, NEED_GT=need_gt, KIND=int(kind), SOFT=soft, DETACH=detach, BLOCK=BLOCK,
-        num_warps=NUM_WARPS,
+        NEED_GL=need_gl, NEED_GT=need_gt, KIND=int(kind), SOFT=soft, DETACH=detach, BLOCK=_cfg(N)[0],
+        num_warps=_cfg(N)[1],
     )
     return gx, gv0, (gl if need_gl else None), (gt if need_gt else None)
 
@@ -219,7 +232,7 @@ def filter_fwd(x2, a: float, b: float, thr: Optional[float] = None):
     out = torch.empty_like(x2)
     spikes = torch.empty_like(x2) if thr is not None else out
     _filter_kernel[_grid(N)](x2, out, spikes, T, N, (T - 1) * N, float(a), float(b), float(thr or 0.0),
-                             REVERSE=False, FIRE=thr is not None, BLOCK=BLOCK, num_warps=NUM_WARPS)
+                             REVERSE=False, FIRE=thr is not None, BLOCK=_cfg(N)[0], num_warps=_cfg(N)[1])
     return out, (spikes if thr is not None else None)
 
 
@@ -228,5 +241,5 @@ def filter_bwd(g2, a: float, b: float):
     g2 = g2.contiguous()
     out = torch.empty_like(g2)
     _filter_kernel[_grid(N)](g2, out, out, T, N, (T - 1) * N, float(a), float(b), 0.0,
-                             REVERSE=True, FIRE=False, BLOCK=BLOCK, num_warps=NUM_WARPS)
+                             REVERSE=True, FIRE=False, BLOCK=_cfg(N)[0], num_warps=_cfg(N)[1])
     return out
