@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
 
-__all__ = ["MNISTDataModule", "read_idx", "load_mnist", "MNIST_FILES", "VIEWS"]
+__all__ = ["MNISTDataModule", "read_idx", "load_mnist", "train_val_indices", "MNIST_FILES", "VIEWS"]
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -78,6 +78,12 @@ def load_mnist(data_dir: Path, split: str, download: bool = False) -> tuple[torc
     return torch.from_numpy(images.copy()), torch.from_numpy(labels.astype(np.int64))
 
 
+def train_val_indices(n: int, val_size: int, seed: int = 12345) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed split of MNIST's 60k training images into (train, val) indices, shared by every view."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return perm[val_size:], perm[:val_size]
+
+
 def mnist_view(images: torch.Tensor, view: str, normalize: bool = True, permutation_seed: int = 92916) -> torch.Tensor:
     """Float tensor in the requested view from uint8 images ``[N, 28, 28]``."""
     x = images.float().div_(255.0)
@@ -115,7 +121,6 @@ class MNISTDataModule(ArrayDataModule):
         xte, yte = load_mnist(self.data_dir, "test", self.download)
         xtr = mnist_view(xtr, self.view, self.normalize, self.permutation_seed)
         xte = mnist_view(xte, self.view, self.normalize, self.permutation_seed)
-        perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(12345))
-        val_idx, train_idx = perm[: self.val_size], perm[self.val_size:]
+        train_idx, val_idx = train_val_indices(len(xtr), self.val_size)
         return (TensorDataset(xtr[train_idx], ytr[train_idx]), TensorDataset(xtr[val_idx], ytr[val_idx]),
                 TensorDataset(xte, yte))

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from .base import ArrayDataModule
-from .mnist import load_mnist
+from .mnist import load_mnist, train_val_indices
 
 __all__ = ["SpikingMNISTDataModule", "encode_row_scan", "encode_rate", "ENCODERS"]
 
@@ -94,6 +94,5 @@ class SpikingMNISTDataModule(ArrayDataModule):
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
         xtr, ytr = load_mnist(self.data_dir, "train", self.download)
         xte, yte = load_mnist(self.data_dir, "test", self.download)
-        perm = torch.randperm(len(xtr), generator=torch.Generator().manual_seed(12345))
-        val_idx, train_idx = perm[: self.val_size], perm[self.val_size:]
+        train_idx, val_idx = train_val_indices(len(xtr), self.val_size)
         return (_Indexed(xtr[train_idx], ytr[train_idx]), _Indexed(xtr[val_idx], ytr[val_idx]), _Indexed(xte, yte))
