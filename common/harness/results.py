@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..registry import Row
-from .provenance import provenance
+from .provenance import provenance as current_provenance
 
 SCHEMA = 1
 
@@ -39,7 +39,8 @@ def check_tolerance(metrics: dict, tolerance: dict) -> dict:
 
 
 def build_result(*, paper: str, row: Row, scale: str, seed: int, metrics: dict, extras: dict, config: dict,
-                 wall_time_s: float, stages: list, tolerance: Optional[dict] = None) -> dict:
+                 wall_time_s: float, stages: list, tolerance: Optional[dict] = None,
+                 provenance: Optional[dict] = None) -> dict:
     return _clean({
         "schema": SCHEMA,
         "paper": paper,
@@ -53,7 +54,7 @@ def build_result(*, paper: str, row: Row, scale: str, seed: int, metrics: dict, 
         "stages": stages,
         "wall_time_s": round(wall_time_s, 1),  # this invocation (reused stages cost ~0)
         "compute_time_s": round(sum(st.get("seconds") or 0.0 for st in stages), 1),  # the stages' own run time
-        "provenance": provenance(),
+        "provenance": provenance or current_provenance(),
         "config": config,
     })
 

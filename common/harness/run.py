@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ..registry import Row, get_paper, get_row, SCALES
 from .context import RunContext
+from .provenance import provenance
 from .results import build_result, write_result
 
 __all__ = ["select_rows", "apply_scale", "run_row", "resolve_runner"]
@@ -63,6 +64,7 @@ def resolve_runner(path: str) -> Callable[[DictConfig, RunContext], dict]:
 
 def run_row(cfg: DictConfig, row: Row) -> dict[str, Any]:
     t0 = time.perf_counter()
+    prov = provenance()  # taken before the run: the commit and settings the run starts from
     ctx = RunContext(cfg, row)
     ctx.log(f"scale={cfg.scale} seed={cfg.seed} run_dir={ctx.run_dir}")
     runner = resolve_runner(str(cfg.runner))
@@ -70,7 +72,7 @@ def run_row(cfg: DictConfig, row: Row) -> dict[str, Any]:
     metrics, extras = dict(out.get("metrics", {})), {**ctx.extras, **out.get("extras", {})}
     result = build_result(paper=ctx.paper, row=row, scale=ctx.scale, seed=ctx.seed, metrics=metrics, extras=extras,
                           config=OmegaConf.to_container(cfg, resolve=True), wall_time_s=time.perf_counter() - t0,
-                          stages=ctx.stage_log, tolerance=OmegaConf.to_container(cfg.tolerance) if cfg.get("tolerance") else {})
+                          stages=ctx.stage_log, provenance=prov, tolerance=OmegaConf.to_container(cfg.tolerance) if cfg.get("tolerance") else {})
     if ctx.is_global_zero:
         write_result(result, ctx.run_dir / "result.json")
         if ctx.scale != "smoke":
