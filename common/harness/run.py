@@ -48,7 +48,11 @@ def apply_scale(cfg: DictConfig, scale: str, cli_overrides: list[str]) -> DictCo
     OmegaConf.set_struct(merged, False)
     values = [o for o in cli_overrides if "=" in o and not o.startswith(("+", "~")) and "." in o.split("=", 1)[0]]
     if values:
-        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(values))
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        for ov in OverridesParser.create().parse_overrides(values):
+            if not ov.is_sweep_override():
+                OmegaConf.update(merged, ov.key_or_group, ov.value(), merge=True)
     with open_dict(merged):
         merged.scale = scale
     return merged
