@@ -39,6 +39,13 @@ from papers.spsn.neurons import PaperLIF, SPSNNeuron, lif_paper_loop, sigmoid_be
 NEURONS = ("spsn_sb", "spsn_gs", "lif_paper", "lif_fast")
 
 
+def _auto_filter_name(T: int) -> str:
+    """What ``method="auto"`` runs at ``T`` on the CPU: the fused kernel, or the parallel method/chunk."""
+    from common.neurons.parallel import _fused_filter
+
+    return "fused" if _fused_filter(torch.device("cpu")) is not None else "%s/%d" % resolve_method("auto", T)
+
+
 def _median_ms(fn, reps: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         fn()
@@ -109,7 +116,7 @@ def main() -> None:
         B = args.batch if T < 10000 else args.batch_10k
         reps = 5 if T <= 100 else (3 if T <= 1000 else 2)
         for case, fn in (("layer", bench_layer), ("network", bench_network)):
-            row = {"case": case, "T": T, "batch": B, "reps": reps, "filter": "%s/%d" % resolve_method("auto", T)}
+            row = {"case": case, "T": T, "batch": B, "reps": reps, "filter": _auto_filter_name(T)}
             for name in NEURONS:
                 row[f"{name}_ms"] = round(fn(name, T, B, reps), 2)
             for lif in ("lif_paper", "lif_fast"):

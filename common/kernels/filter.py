@@ -21,15 +21,10 @@ from ..surrogate import Surrogate, get_surrogate
 
 
 def two_exp_filter_torch(x_seq: torch.Tensor, alpha: float, beta: float) -> torch.Tensor:
-    """Sequential reference (iterates ``unbind``)."""
-    i = torch.zeros_like(x_seq[0])
-    u = torch.zeros_like(x_seq[0])
-    out = []
-    for x in x_seq.unbind(0):
-        i = alpha * i + x
-        u = beta * u + (1.0 - beta) * i
-        out.append(u)
-    return torch.stack(out)
+    """Sequential reference (iterates ``unbind``): :func:`common.neurons.parallel.two_exp_filter_sequential`."""
+    from ..neurons.parallel import two_exp_filter_sequential
+
+    return two_exp_filter_sequential(x_seq, alpha, beta)
 
 
 def _impl_for(backend: str, device: torch.device):
