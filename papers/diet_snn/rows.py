@@ -3,7 +3,7 @@ from common.registry import Row, register_paper
 
 _GPU = ("needs a GPU (BPTT through {T} steps of a {arch}, {ep} epochs) and the {data} dataset, "
         "neither available on the project's CPU machine; run with trainer=gpu or trainer=ddp")
-_SRC = "secondary quotations of the paper's tables (see /work/shared/papers/diet_snn.md §2); paper tables not read"
+_SRC = "secondary quotations of the paper's tables (collected in the project brief on DIET-SNN, §2); paper tables not read"
 _CLAIM_MAIN = ("hybrid training (ANN -> threshold init -> DIET BPTT) gives an SNN at T=5 within 1.5 points of its ANN "
                "at a fraction of the ANN's compute energy")
 
