@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import platform
 import statistics
 import sys
@@ -145,7 +146,8 @@ def main() -> None:
                  "total_seconds": round(time.perf_counter() - t_start, 1),
                  "notes": (f"forward+backward, float32, median of reps after 1 warm-up; batch {args.batch} "
                            f"(T<10000) and {args.batch_10k} at T=10000 with 2 reps to keep the run under ~8 min; "
-                           "ratio = LIF time / SPSN time. The CPU was shared with other jobs: absolute times are noisy.")},
+                           "ratio = LIF time / SPSN time. Absolute times depend on the machine's load (load_average)."),
+                 "load_average": list(os.getloadavg())},
         "cases": cases,
         "neuron_reference_points": refs,
     }

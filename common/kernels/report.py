@@ -75,7 +75,7 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
     hw = data.get("hardware", {})
     ver = data.get("versions", {})
     cfg = data.get("config", {})
-    lines = [f"### Fused neuron kernels: multi-step LIF forward+backward ({device})", ""]
+    lines = [f"## Fused neuron kernels: multi-step LIF forward+backward ({device})", ""]
     hw_desc = hw.get("gpu") or hw.get("cpu") or hw.get("machine", "?")
     lines.append(
         f"Hardware: {hw_desc}; torch threads: {hw.get('torch_threads', '?')}; "

@@ -32,6 +32,17 @@ def fmt_metric(name: str, v: Optional[float]) -> str:
     return f"{v:.4g}"
 
 
+def fmt_band(name: str, lo: Optional[float], hi: Optional[float]) -> str:
+    """A tolerance band in the metric's unit: ``≥ 95.00 %``, ``≤ 1.00×``, ``95.00 % – 97.00 %``."""
+    if lo is None and hi is None:
+        return "any"
+    if hi is None:
+        return f"≥ {fmt_metric(name, lo)}"
+    if lo is None:
+        return f"≤ {fmt_metric(name, hi)}"
+    return f"{fmt_metric(name, lo)} – {fmt_metric(name, hi)}"
+
+
 def fmt_delta(name: str, rep: Optional[float], got: Optional[float]) -> str:
     if rep is None or got is None:
         return "—"
@@ -109,7 +120,7 @@ def render_paper(paper: Paper, results: list[dict], plot_dir: Path, rel: str) ->
             for name in names:
                 rep, got = row.reported.get(name), res["metrics"].get(name)
                 tol = (res.get("tolerance") or {}).get(name)
-                band = "—" if not tol else (("✅ " if tol["ok"] else "❌ ") + f"[{tol['band'][0]}, {tol['band'][1]}]")
+                band = "—" if not tol else (("✅ " if tol["ok"] else "❌ ") + fmt_band(name, *tol["band"]))
                 out.append(f"| `{row.id}` | {row.dataset} | {row.architecture} | {row.time_steps or '—'} | "
                            f"{res['scale']} | {name} | {fmt_metric(name, rep)} | {fmt_metric(name, got)} | "
                            f"{fmt_delta(name, rep, got)} | {band} |")
@@ -117,7 +128,10 @@ def render_paper(paper: Paper, results: list[dict], plot_dir: Path, rel: str) ->
         if scaled:
             out += ["", "Rows at `mini` scale are **reduced-scale runs** on the data available on the CI "
                         "machine; they test the claim named below, not the paper's number:", ""]
-            out += [f"- `{r.id}`: {r.claim or '—'}" for r in scaled]
+            claims: dict[str, list[str]] = {}
+            for r in scaled:
+                claims.setdefault(r.claim or "—", []).append(f"`{r.id}`")
+            out += [f"- {', '.join(ids)}: {claim}" for claim, ids in claims.items()]
     else:
         out += ["No row of this paper has a committed result yet."]
     not_run = [r for r in paper.rows.values() if r.id not in by_row and "full" in r.scales]
@@ -135,7 +149,7 @@ def render_paper(paper: Paper, results: list[dict], plot_dir: Path, rel: str) ->
     if render is not None and results:
         section = render(results, plot_dir, rel)
         if section:
-            out += ["", section.strip()]
+            out += ["", "### Details", "", section.strip()]
     if plot_spike_rates(results, plot_dir / f"{paper.name}_spike_rates.png", f"{paper.name}: per-layer spike rates"):
         out += ["", "### Per-layer spike rates", "", f"![per-layer spike rates]({rel}/{paper.name}_spike_rates.png)"]
     if paper.notes:

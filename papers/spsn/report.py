@@ -89,7 +89,9 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
         out.append(f"| {c['case']} | {c['T']} | {c['batch']} | {c['spsn_sb_ms']:.1f} | {c['spsn_gs_ms']:.1f} | "
                    f"{c['lif_paper_ms']:.1f} | {c['lif_fast_ms']:.1f} | {c['ratio_lif_paper_spsn_sb']:.1f}× | "
                    f"{c['ratio_lif_fast_spsn_sb']:.1f}× |")
-    out += ["", "Neuron alone at the issue's CPU reference points (SPSN = exact chunked-scan filter + Bernoulli spikes):", "",
+    filt = next((c.get("filter") for c in bench.get("cases", []) if c.get("filter")), "parallel")
+    out += ["", f"Neuron alone at the issue's CPU reference points (SPSN = exact parallel filter, `method=auto` → "
+                f"`{filt}`, + Bernoulli spikes; references: a chunked-scan filter measured earlier on this CPU):", "",
             "| T | Batch | N | SPSN ms (reference) | LIF loop ms (reference) | ratio |", "|---|---|---|---|---|---|"]
     for r in bench.get("neuron_reference_points", []):
         out.append(f"| {r['T']} | {r['batch']} | {r['N']} | {r['spsn_ms']:.1f} ({r['reference_chunked_scan_ms']:.0f}) | "
@@ -135,9 +137,9 @@ def render(results: list[dict], plot_dir: Path, rel: str, bench_path: Optional[P
     full_rows = [r for r in paper.rows.values() if "full" in r.scales]
     bp = Path(bench_path) if bench_path else BENCH_PATH
     bench = json.loads(bp.read_text()) if bp.is_file() else None
-    lines = [f"## SPSN — {paper.title} ({paper.citation})", "",
-             "### SHD (full scale; reported = official repo, seed 0, final epoch of 200)", ""]
+    lines = [
+             "#### SHD (full scale; reported = official repo, seed 0, final epoch of 200)", ""]
     lines += _full_table(res, full_rows)
-    lines += ["### Mini stand-in (measured here)", ""] + _mini_table(res)
-    lines += ["### Speed: SPSN vs LIF, forward + backward (measured here, CPU)", ""] + _bench(bench, plot_dir, rel)
+    lines += ["#### Mini stand-in (measured here)", ""] + _mini_table(res)
+    lines += ["#### Speed: SPSN vs LIF, forward + backward (measured here, CPU)", ""] + _bench(bench, plot_dir, rel)
     return "\n".join(lines).rstrip() + "\n"
