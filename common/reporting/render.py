@@ -150,8 +150,8 @@ def render_paper(paper: Paper, results: list[dict], plot_dir: Path, rel: str) ->
         section = render(results, plot_dir, rel)
         if section:
             out += ["", "### Details", "", section.strip()]
-    if plot_spike_rates(results, plot_dir / f"{paper.name}_spike_rates.png", f"{paper.name}: per-layer spike rates"):
-        out += ["", "### Per-layer spike rates", "", f"![per-layer spike rates]({rel}/{paper.name}_spike_rates.png)"]
+    if plot_spike_rates(results, plot_dir / f"{paper.name}_layer_spike_rates.png", f"{paper.name}: per-layer spike rates"):
+        out += ["", "### Per-layer spike rates", "", f"![per-layer spike rates]({rel}/{paper.name}_layer_spike_rates.png)"]
     if paper.notes:
         out += ["", "### Choices where the paper is silent", "", paper.notes.strip()]
     if results:
