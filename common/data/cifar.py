@@ -9,8 +9,10 @@ Training augmentation: random crop 32 with zero padding 4 and horizontal flip (o
 global torch RNG, so seeded runs repeat); then per-dataset normalisation (DIET-SNN's constants by
 default). ``val_size`` training images are held out (fixed split seed) for model selection.
 
-``fake=True`` (smoke tests only): write a tiny dataset *in the official pickle format* into a
-temporary folder (:func:`write_fake_cifar`) and read it through the same loader; no real data needed.
+Files are read by ``torchvision.datasets.CIFAR10/100`` after checking the official md5s
+(``verify_md5=false`` skips that check). ``fake=True`` (smoke tests only): write a tiny dataset *in the
+official pickle format* into a temporary folder (:func:`write_fake_cifar`) and read it through the same
+loader, without the md5 check; no real data needed.
 """
 from __future__ import annotations
 
@@ -40,54 +42,69 @@ CIFAR_NORM = {
 _NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
-def _get(d: dict, key: str):
-    if key in d:
-        return d[key]
-    if key.encode() in d:
-        return d[key.encode()]
-    raise KeyError(key)
+def _torchvision_class(variant: str):
+    import torchvision
+
+    return torchvision.datasets.CIFAR10 if variant == "cifar10" else torchvision.datasets.CIFAR100
 
 
-def _unpickle(path: Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return pickle.load(f, encoding="bytes")
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError) as e:
-        raise CorruptDatasetError(f"cannot read {path}: {e} (truncated or not a CIFAR python pickle?)") from e
-
-
-def load_cifar(data_dir: Path, variant: str, split: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """uint8 images ``[N, 3, 32, 32]``, int64 labels ``[N]`` and the class names of one split."""
-    folder, train_files, test_files, meta = CIFAR_FILES[variant]
-    root = Path(data_dir) / folder
-    files = train_files if split == "train" else test_files
-    need = files + [meta]
-    if not all((root / f).is_file() for f in need):
-        raise missing_dataset(
-            variant.upper().replace("CIFAR", "CIFAR-"), root, need,
-            f"Download and extract the official python version ({folder.split('-')[0]}-{folder.split('-')[1]} "
-            "python tarball from https://www.cs.toronto.edu/~kriz/cifar.html), e.g. with torchvision's "
-            f"{'CIFAR10' if variant == 'cifar10' else 'CIFAR100'}(root=<data_dir>, download=True).")
-    xs, ys = [], []
-    label_key = "labels" if variant == "cifar10" else "fine_labels"
+def _find_unreadable(folder: Path, files: Sequence[str]) -> Optional[str]:
+    """Error path only: the first file that is not a readable pickle."""
     for f in files:
-        d = _unpickle(root / f)
         try:
-            data, labels = np.asarray(_get(d, "data"), dtype=np.uint8), np.asarray(_get(d, label_key), dtype=np.int64)
-        except KeyError as e:
-            raise CorruptDatasetError(f"{root / f} has no {e.args[0]!r} entry; not a {variant} batch") from e
-        if data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] != labels.shape[0]:
-            raise CorruptDatasetError(f"{root / f}: data {data.shape} / labels {labels.shape} are not CIFAR batches")
-        xs.append(data)
-        ys.append(labels)
-    m = _unpickle(root / meta)
-    names = [n.decode() if isinstance(n, bytes) else str(n)
-             for n in _get(m, "label_names" if variant == "cifar10" else "fine_label_names")]
-    x = torch.from_numpy(np.concatenate(xs).reshape(-1, 3, 32, 32).copy())
-    y = torch.from_numpy(np.concatenate(ys))
-    if int(y.max()) >= _NUM_CLASSES[variant] or int(y.min()) < 0:
-        raise CorruptDatasetError(f"{root}: labels outside [0, {_NUM_CLASSES[variant]})")
-    return x, y, names
+            with open(folder / f, "rb") as fh:
+                pickle.load(fh, encoding="latin1")
+        except Exception as e:  # noqa: BLE001 - any failure means this file is the culprit
+            return f"{folder / f}: {type(e).__name__}: {e}"
+    return None
+
+
+def load_cifar(data_dir: Path, variant: str, split: str, download: bool = False,
+               verify_md5: bool = True) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """uint8 images ``[N, 3, 32, 32]``, int64 labels ``[N]`` and the class names of one split.
+
+    Read by ``torchvision.datasets.CIFAR10/100``. With ``verify_md5`` every file must match the official
+    md5 (torchvision's check, reported per file here); ``verify_md5=False`` skips it (small files that
+    tests write in the official format cannot match the official checksums).
+    """
+    from torchvision.datasets.utils import check_integrity
+
+    cls = _torchvision_class(variant)
+    folder = Path(data_dir) / cls.base_folder
+    entries = list(cls.train_list if split == "train" else cls.test_list) + [(cls.meta["filename"], cls.meta["md5"])]
+    need = [f for f, _ in entries]
+    if not all((folder / f).is_file() for f in need) and download:
+        cls(str(data_dir), train=split == "train", download=True)
+    if not all((folder / f).is_file() for f in need):
+        raise missing_dataset(
+            variant.upper().replace("CIFAR", "CIFAR-"), folder, need,
+            f"Download and extract the official python version ({cls.filename} from {cls.url}), or pass "
+            "`data.download=true` to let torchvision download it into the data root.")
+    if verify_md5:
+        for f, md5 in entries:
+            if not check_integrity(str(folder / f), md5):
+                raise CorruptDatasetError(f"{folder / f} does not match the official md5 {md5} (truncated or "
+                                          "modified?); delete it and download the dataset again")
+
+    class _Reader(cls):  # the md5s were checked above (or deliberately not): skip torchvision's own checks
+        def _check_integrity(self) -> bool:
+            return True
+
+        def _load_meta(self) -> None:
+            with open(folder / self.meta["filename"], "rb") as fh:
+                self.classes = pickle.load(fh, encoding="latin1")[self.meta["key"]]
+            self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+
+    try:
+        ds = _Reader(str(data_dir), train=split == "train", download=False)
+    except Exception as e:  # noqa: BLE001 - name the file that cannot be read
+        bad = _find_unreadable(folder, need)
+        raise CorruptDatasetError(f"cannot read {bad or folder}: not a CIFAR python pickle") from e
+    x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
+    y = torch.as_tensor(ds.targets, dtype=torch.int64)
+    if len(y) != len(x) or int(y.max()) >= _NUM_CLASSES[variant] or int(y.min()) < 0:
+        raise CorruptDatasetError(f"{folder}: labels do not fit {variant} ({len(x)} images, {len(y)} labels)")
+    return x, y, list(ds.classes)
 
 
 def write_fake_cifar(root: Path, variant: str = "cifar10", per_batch: int = 20, n_test: int = 20,
@@ -98,58 +115,53 @@ def write_fake_cifar(root: Path, variant: str = "cifar10", per_batch: int = 20, 
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     k = _NUM_CLASSES[variant]
-    label_key = b"labels" if variant == "cifar10" else b"fine_labels"
+    label_key = "labels" if variant == "cifar10" else "fine_labels"
     total_train = per_batch * len(train_files)
     for files, n in ((train_files, total_train // len(train_files)), (test_files, n_test)):
         for f in files:
-            obj = {b"batch_label": f.encode(), b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-                   label_key: [int(v) for v in rng.integers(0, k, n)], b"filenames": [b"x.png"] * n}
+            obj = {"batch_label": f, "data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                   label_key: [int(v) for v in rng.integers(0, k, n)], "filenames": ["x.png"] * n}
             if variant == "cifar100":
-                obj[b"coarse_labels"] = [int(v) % 20 for v in obj[label_key]]
+                obj["coarse_labels"] = [int(v) % 20 for v in obj[label_key]]
             with open(d / f, "wb") as fh:
                 pickle.dump(obj, fh, protocol=2)
-    names_key = b"label_names" if variant == "cifar10" else b"fine_label_names"
+    names_key = "label_names" if variant == "cifar10" else "fine_label_names"
     with open(d / meta, "wb") as fh:
-        pickle.dump({names_key: [f"class{i}".encode() for i in range(k)]}, fh, protocol=2)
+        pickle.dump({names_key: [f"class{i}" for i in range(k)]}, fh, protocol=2)
     return Path(root)
 
 
 class CIFARDataset(Dataset):
-    """uint8 images ``[N, 3, H, W]`` -> normalised float tensors, with optional crop/flip augmentation."""
+    """uint8 images ``[N, 3, H, W]`` -> normalised float tensors; training augmentation with torchvision's
+    ``RandomCrop(32, padding=4)`` + ``RandomHorizontalFlip`` (global torch RNG: seeded runs repeat)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean: Sequence[float], std: Sequence[float],
                  augment: bool = False, padding: int = 4):
-        self.images, self.labels, self.augment, self.padding = images, labels, augment, int(padding)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        from torchvision.transforms import v2
+
+        self.images, self.labels = images, labels
+        steps = [v2.RandomCrop(images.shape[-1], padding=int(padding)), v2.RandomHorizontalFlip()] if augment else []
+        self.transform = v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))])
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        x = self.images[i].float().div_(255.0)
-        if self.augment:
-            p = self.padding
-            h, w = x.shape[-2:]
-            if p > 0:
-                x = torch.nn.functional.pad(x, (p, p, p, p))
-                top, left = (int(v) for v in torch.randint(0, 2 * p + 1, (2,)))
-                x = x[:, top: top + h, left: left + w]
-            if bool(torch.rand(()) < 0.5):
-                x = x.flip(-1)
-        return (x - self.mean) / self.std, self.labels[i]
+        return self.transform(self.images[i]), self.labels[i]
 
 
 class _CIFARDataModule(ArrayDataModule):
     variant = "cifar10"
 
     def __init__(self, val_size: int = 5000, augment: bool = True, mean: Optional[Sequence[float]] = None,
-                 std: Optional[Sequence[float]] = None, fake: bool = False, fake_size: int = 20, **kwargs):
+                 std: Optional[Sequence[float]] = None, fake: bool = False, fake_size: int = 20,
+                 verify_md5: bool = True, **kwargs):
         super().__init__(**kwargs)
         self.val_size, self.augment = int(val_size), bool(augment)
         m, s = CIFAR_NORM[self.variant]
         self.mean, self.std = tuple(mean or m), tuple(std or s)
         self.fake, self.fake_size = bool(fake), int(fake_size)
+        self.verify_md5 = bool(verify_md5) and not self.fake
         if self.fake:  # smoke tests only: a tiny dataset in the official format, read by the same code
             self.data_dir = write_fake_cifar(Path(tempfile.gettempdir()) / f"snn_repro_fake_{self.variant}_{self.fake_size}",
                                              self.variant, per_batch=self.fake_size, n_test=self.fake_size, seed=0)
@@ -160,8 +172,8 @@ class _CIFARDataModule(ArrayDataModule):
         return _NUM_CLASSES[self.variant]
 
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
-        xtr, ytr, self.class_names = load_cifar(self.data_dir, self.variant, "train")
-        xte, yte, _ = load_cifar(self.data_dir, self.variant, "test")
+        xtr, ytr, self.class_names = load_cifar(self.data_dir, self.variant, "train", self.download, self.verify_md5)
+        xte, yte, _ = load_cifar(self.data_dir, self.variant, "test", self.download, self.verify_md5)
         perm = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(12345))
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size:]
         if self.val_size == 0:  # no held-out split: validate on the test set (the official code's practice)

@@ -17,7 +17,7 @@ def test_cifar_reads_official_pickles(tmp_path, variant, cls):
     names = {"cifar10": ["data_batch_1", "data_batch_5", "test_batch", "batches.meta"],
              "cifar100": ["train", "test", "meta"]}[variant]
     assert all((folder / n).is_file() for n in names)
-    dm = cls(data_dir=str(tmp_path), val_size=4, batch_size=4, augment=False)
+    dm = cls(data_dir=str(tmp_path), val_size=4, batch_size=4, augment=False, verify_md5=False)
     dm.setup()
     n_train = 30 if variant == "cifar10" else 6
     assert len(dm.split("train")) == n_train - 4 and len(dm.split("val")) == 4 and len(dm.split("test")) == 7
@@ -25,10 +25,10 @@ def test_cifar_reads_official_pickles(tmp_path, variant, cls):
     assert x.shape == (3, 32, 32) and x.dtype == torch.float32
     # normalisation: the raw pixel of the pickle, scaled and normalised with the paper's constants
     with open(folder / names[-2], "rb") as f:
-        raw = pickle.load(f, encoding="bytes")
-    label_key = b"labels" if variant == "cifar10" else b"fine_labels"
+        raw = pickle.load(f, encoding="latin1")
+    label_key = "labels" if variant == "cifar10" else "fine_labels"
     mean, std = CIFAR_NORM[variant]
-    px = raw[b"data"][0].reshape(3, 32, 32)[:, 0, 0] / 255.0
+    px = raw["data"][0].reshape(3, 32, 32)[:, 0, 0] / 255.0
     assert torch.allclose(x[:, 0, 0], torch.tensor((px - np.array(mean)) / np.array(std), dtype=torch.float32), atol=1e-5)
     assert int(y) == raw[label_key][0]
     assert dm.num_classes == (10 if variant == "cifar10" else 100)
@@ -38,7 +38,7 @@ def test_cifar_reads_official_pickles(tmp_path, variant, cls):
 
 def test_cifar_augmentation_crop_and_flip(tmp_path):
     write_fake_cifar(tmp_path, "cifar10", per_batch=2, n_test=2)
-    dm = CIFAR10DataModule(data_dir=str(tmp_path), val_size=0, augment=True)
+    dm = CIFAR10DataModule(data_dir=str(tmp_path), val_size=0, augment=True, verify_md5=False)
     ds = dm.split("train")
     torch.manual_seed(0)
     outs = torch.stack([ds[0][0] for _ in range(20)])
@@ -50,9 +50,13 @@ def test_cifar_missing_and_corrupt(tmp_path):
     with pytest.raises(MissingDatasetError, match="cifar-10-batches-py"):
         CIFAR10DataModule(data_dir=str(tmp_path)).setup()
     write_fake_cifar(tmp_path, "cifar100", per_batch=2, n_test=2)
-    (tmp_path / "cifar-100-python" / "train").write_bytes(b"not a pickle")
-    with pytest.raises(CorruptDatasetError, match="train"):
+    # files that do not match the official md5s are refused by default, naming the file
+    with pytest.raises(CorruptDatasetError, match=r"cifar-100-python/train does not match the official md5"):
         CIFAR100DataModule(data_dir=str(tmp_path)).setup()
+    # an unreadable pickle is named too (md5 check off, as for files written in the official format)
+    (tmp_path / "cifar-100-python" / "train").write_bytes(b"not a pickle")
+    with pytest.raises(CorruptDatasetError, match=r"cifar-100-python/train: UnpicklingError"):
+        CIFAR100DataModule(data_dir=str(tmp_path), verify_md5=False).setup()
 
 
 def test_cifar_fake_option_for_smoke():
