@@ -99,9 +99,8 @@ class RunContext:
         out = trainer.test(module, datamodule=datamodule, ckpt_path=ckpt, verbose=False)
         return {k: float(v) for k, v in (out[0] if out else {}).items()}
 
-    @staticmethod
-    def log_energy_table(trainer: L.Trainer, report: Optional[dict], key: str = "test/energy_layers") -> None:
-        """Send the per-layer op/energy table (and spike rates) to loggers that take tables (W&B)."""
+    def log_energy_table(self, trainer: L.Trainer, report: Optional[dict], key: str = "test/energy_layers") -> None:
+        """Send the per-layer op/energy table, spike rates and their plot to loggers that take them (W&B)."""
         if not report or not report.get("layers"):
             return
         for lg in trainer.loggers:
@@ -112,6 +111,13 @@ class RunContext:
                     acols = list(report["activity"][0])
                     lg.log_table(key=key.replace("layers", "spikes"), columns=acols,
                                  data=[[r[c] for c in acols] for r in report["activity"]])
+            if hasattr(lg, "log_image") and report.get("activity"):
+                from ..reporting import plot_spike_rates
+
+                png = self.run_dir / "plots" / f"{key.replace('/', '_')}_spike_rates.png"
+                if plot_spike_rates([{"row": {"id": self.row.id}, "extras": {"energy": report}}], png,
+                                    f"{self.paper}/{self.row.id}: per-layer spike rates"):
+                    lg.log_image(key=key.replace("layers", "spike_rates"), images=[str(png)])
 
     @staticmethod
     def close_logger(trainer: L.Trainer) -> None:

@@ -93,6 +93,8 @@ def test_wandb_offline_writes_run_files(tmp_path, monkeypatch):
     assert any(f.suffix == ".wandb" for r in runs for f in r.iterdir())
     tables = [p.name for r in runs for p in r.rglob("*.table.json")]
     assert any("energy_layers" in t for t in tables), tables  # the per-layer energy table was logged
+    images = [p.name for r in runs for p in r.rglob("*.png")]
+    assert any("spike_rates" in i for i in images), images  # and the per-layer spike-rate plot
 
 
 def test_ddp_cpu_matches_single_process(tmp_path):
