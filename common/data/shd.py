@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
 
-__all__ = ["SHDDataModule", "SHDDataset", "load_shd_h5", "bin_spikes", "pad_start_collate", "random_affine",
+__all__ = ["SHDDataModule", "SHDDataset", "write_shd_h5", "write_fake_shd", "load_shd_h5", "bin_spikes", "pad_start_collate", "random_affine",
            "SHD_FILES", "SHD_CHANNELS"]
 
 SHD_FILES = {"train": "shd_train.h5", "test": "shd_test.h5"}
@@ -117,13 +117,51 @@ def pad_start_collate(batch):
     return out, torch.as_tensor([int(y) for _, y in batch], dtype=torch.long)
 
 
+def write_shd_h5(path: Path, times, units, labels) -> Path:
+    """Write one SHD file in the official layout (``spikes/times``, ``spikes/units``, ``labels``)."""
+    import h5py
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w") as f:
+        sp = f.create_group("spikes")
+        ft, fu = h5py.vlen_dtype(np.float32), h5py.vlen_dtype(np.uint16)
+        dt_ = sp.create_dataset("times", (len(times),), dtype=ft)
+        du = sp.create_dataset("units", (len(units),), dtype=fu)
+        for i, (t, u) in enumerate(zip(times, units)):
+            dt_[i], du[i] = np.asarray(t, np.float32), np.asarray(u, np.uint16)
+        f.create_dataset("labels", data=np.asarray(labels, np.uint8))
+    return path
+
+
+def write_fake_shd(root: Path, n: int = 10, seed: int = 0) -> Path:
+    """A tiny SHD (random spikes over 50 ms) in the official h5 layout under ``root/shd`` (smoke runs, tests)."""
+    rng = np.random.default_rng(seed)
+    for name in SHD_FILES.values():
+        times, units = [], []
+        for _ in range(n):
+            k = int(rng.integers(20, 60))
+            times.append(np.sort(rng.uniform(0, 0.05, k)))
+            units.append(rng.integers(0, SHD_CHANNELS, k))
+        write_shd_h5(Path(root) / "shd" / name, times, units, rng.integers(0, 20, n))
+    return Path(root)
+
+
 class SHDDataModule(ArrayDataModule):
-    """SHD (see module docstring). ``augment`` applies the official augmentation to the train split."""
+    """SHD (see module docstring). ``augment`` applies the official augmentation to the train split.
+
+    ``fake=True`` (smoke runs only): write a tiny SHD in the official h5 layout into a temporary folder
+    (:func:`write_fake_shd`) and read it through the same code; no real data needed.
+    """
 
     def __init__(self, dt: float = 1e-3, augment: bool = False, translate: float = 0.1,
-                 scale: tuple = (0.7, 1.3), **kwargs):
+                 scale: tuple = (0.7, 1.3), fake: bool = False, fake_size: int = 16, **kwargs):
         kwargs.setdefault("collate_fn", pad_start_collate)
         super().__init__(**kwargs)
+        if fake:
+            import tempfile
+
+            self.data_dir = write_fake_shd(Path(tempfile.gettempdir()) / f"snn_repro_fake_shd_{int(fake_size)}",
+                                           int(fake_size))
         self.dt, self.augment, self.translate, self.scale = float(dt), bool(augment), float(translate), tuple(scale)
         self.input_size, self.max_duration = SHD_CHANNELS, None
 

@@ -192,29 +192,8 @@ def test_regularizer_known_rates():
 
 
 # ---------------------------------------------------------------------------------------------- data
-def write_shd_h5(path: Path, times, units, labels):
-    import h5py
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as f:
-        sp = f.create_group("spikes")
-        ft, fu = h5py.vlen_dtype(np.float32), h5py.vlen_dtype(np.uint16)
-        dt_ = sp.create_dataset("times", (len(times),), dtype=ft)
-        du = sp.create_dataset("units", (len(units),), dtype=fu)
-        for i, (t, u) in enumerate(zip(times, units)):
-            dt_[i], du[i] = np.asarray(t, np.float32), np.asarray(u, np.uint16)
-        f.create_dataset("labels", data=np.asarray(labels, np.uint8))
-
-
-def fake_shd(root: Path, n: int = 10, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    for name in ("shd_train.h5", "shd_test.h5"):
-        times, units = [], []
-        for _ in range(n):
-            k = int(rng.integers(20, 60))
-            times.append(np.sort(rng.uniform(0, 0.05, k)))
-            units.append(rng.integers(0, 700, k))
-        write_shd_h5(root / "shd" / name, times, units, rng.integers(0, 20, n))
+from common.data.shd import write_fake_shd as fake_shd  # noqa: E402
+from common.data.shd import write_shd_h5  # noqa: E402
 
 
 def test_shd_binning_and_start_padding(tmp_path):
