@@ -43,7 +43,12 @@ def _find(root: Path, name: str) -> Optional[Path]:
 
 
 def load_shd_h5(path: Path) -> tuple[list, list, np.ndarray]:
-    """(times per sample [s], units per sample, labels) from an official SHD h5 file."""
+    """(times per sample [s], units per sample, labels) from an official SHD h5 file.
+
+    Read with h5py rather than through ``tonic.datasets.SHD`` (which the ``download`` option uses): tonic
+    converts spike times to integer microseconds, which moves spikes that sit on a bin edge and so changes
+    the official ``digitize(t / dt, right=True)`` binning; reading the float seconds keeps it exact.
+    """
     import h5py
 
     try:
@@ -171,12 +176,18 @@ class SHDDataModule(ArrayDataModule):
 
     def _split(self, name: str, augment: bool) -> SHDDataset:
         path = _find(self.data_dir, SHD_FILES[name])
+        if path is None and self.download:
+            import tonic
+
+            # tonic's downloader puts (and unzips) the official files into <data_dir>/SHD/
+            tonic.datasets.SHD(str(self.data_dir), train=name == "train")
+            path = _find(self.data_dir, SHD_FILES[name])
         if path is None:
             raise missing_dataset(
                 "SHD", self.data_dir / "shd", list(SHD_FILES.values()),
-                "Download shd_train.h5.gz / shd_test.h5.gz from https://zenkelab.org/datasets/ (or let "
-                "tonic.datasets.SHD fetch them on a machine with internet), gunzip them into that folder, "
-                "or pass data.data_dir=<folder with the two files>.")
+                "Download shd_train.h5.gz / shd_test.h5.gz from https://zenkelab.org/datasets/ and gunzip them "
+                "into that folder, pass `data.download=true` (tonic's downloader, into <data_dir>/SHD/), or pass "
+                "data.data_dir=<folder with the two files>.")
         times, units, labels = load_shd_h5(path)
         events, max_d = bin_spikes(times, units, self.dt)
         self.max_duration = max(self.max_duration or 0, max_d)
