@@ -6,7 +6,7 @@ from typing import Iterator, Optional, Sequence
 
 import lightning as L
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 
 __all__ = ["MissingDatasetError", "CorruptDatasetError", "EpochSeededSampler", "ArrayDataModule", "missing_dataset"]
 
@@ -124,7 +124,3 @@ class ArrayDataModule(L.LightningDataModule):
         n = min(n, len(ds))  # type: ignore[arg-type]
         xs, ys = zip(*(ds[i] for i in range(n)))
         return torch.stack(xs), torch.as_tensor(ys)
-
-
-def tensor_dataset(x: torch.Tensor, y: torch.Tensor) -> TensorDataset:
-    return TensorDataset(x, y)

@@ -1,7 +1,6 @@
 """Everything a row's runner needs: config, directories, seeded trainers with resume, stages, logging."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -126,12 +125,6 @@ class RunContext:
             exp = getattr(lg, "_experiment", None)
             if exp is not None and hasattr(exp, "finish"):
                 exp.finish()
-
-    def save_json(self, name: str, obj: Any) -> Path:
-        p = self.run_dir / name
-        if self.is_global_zero:
-            p.write_text(json.dumps(obj, indent=1, sort_keys=True, default=float))
-        return p
 
     def instantiate(self, node: Any, **kwargs) -> Any:
         return instantiate(node, **kwargs)
