@@ -54,39 +54,33 @@ def triton_available(device: "torch.device | str") -> bool:
     return ok and _triton_module() is not None
 
 
-def lif_multistep_cpu(
-    x_seq: torch.Tensor,
-    v0: Optional[torch.Tensor] = None,
-    leak: "float | torch.Tensor" = 1.0,
-    threshold: "float | torch.Tensor" = 1.0,
-    surrogate: Surrogate = Triangle(),
-    reset: str = "soft",
-    detach_reset: bool = False,
-    return_membrane: bool = False,
-) -> MultiStepOutput:
-    """Fused multi-step IF/LIF on CPU (C++ extension; same semantics as ``lif_multistep_torch``)."""
-    if not _cpu.available(x_seq.device):
-        raise RuntimeError(f"backend 'cpu' unavailable for {x_seq.device}: {_cpu.build_error()}")
-    return lif_multistep_fused(_cpu, "cpu", x_seq, v0, leak, threshold, surrogate, reset, detach_reset,
-                               return_membrane)
+def _fused_backend(name: str, module, unavailable):
+    """A drop-in ``lif_multistep_torch`` running the fused kernels of ``module()`` (``None``: unavailable)."""
+
+    def lif_multistep(
+        x_seq: torch.Tensor,
+        v0: Optional[torch.Tensor] = None,
+        leak: "float | torch.Tensor" = 1.0,
+        threshold: "float | torch.Tensor" = 1.0,
+        surrogate: Surrogate = Triangle(),
+        reset: str = "soft",
+        detach_reset: bool = False,
+        return_membrane: bool = False,
+    ) -> MultiStepOutput:
+        mod = module(x_seq.device)
+        if mod is None:
+            raise RuntimeError(f"backend {name!r} unavailable for {x_seq.device}: {unavailable()}")
+        return lif_multistep_fused(mod, name, x_seq, v0, leak, threshold, surrogate, reset, detach_reset,
+                                   return_membrane)
+
+    lif_multistep.__name__ = lif_multistep.__qualname__ = f"lif_multistep_{name}"
+    lif_multistep.__doc__ = f"Fused multi-step IF/LIF ({name}); same semantics as ``lif_multistep_torch``."
+    return lif_multistep
 
 
-def lif_multistep_triton(
-    x_seq: torch.Tensor,
-    v0: Optional[torch.Tensor] = None,
-    leak: "float | torch.Tensor" = 1.0,
-    threshold: "float | torch.Tensor" = 1.0,
-    surrogate: Surrogate = Triangle(),
-    reset: str = "soft",
-    detach_reset: bool = False,
-    return_membrane: bool = False,
-) -> MultiStepOutput:
-    """Fused multi-step IF/LIF as Triton kernels (same semantics as ``lif_multistep_torch``)."""
-    mod = _triton_module()
-    if mod is None:
-        raise RuntimeError(f"backend 'triton' unavailable: {_TRITON['error']}")
-    return lif_multistep_fused(mod, "triton", x_seq, v0, leak, threshold, surrogate, reset, detach_reset,
-                               return_membrane)
+# C++ extension on CPU; Triton kernels (CUDA, or CPU under TRITON_INTERPRET=1)
+lif_multistep_cpu = _fused_backend("cpu", lambda device: _cpu if _cpu.available(device) else None, _cpu.build_error)
+lif_multistep_triton = _fused_backend("triton", lambda device: _triton_module(), lambda: _TRITON["error"])
 
 
 register_backend("cpu", lif_multistep_cpu, available=_cpu.available)
