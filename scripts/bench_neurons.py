@@ -39,6 +39,8 @@ warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 
 SHAPES = [(100, 64, 1024), (1000, 16, 256), (10000, 4, 128)]
+# on a GPU also two large layers (1M neurons) at T = 16 and 128: the bandwidth target is for large layers
+CUDA_SHAPES = SHAPES + [(16, 256, 4096), (128, 256, 4096)]
 LEAK, THR, ALPHA = 0.9, 1.0, 2.0
 PEERS = ("snntorch", "spikingjelly", "norse")
 
@@ -103,17 +105,32 @@ def make_snntorch():
     return run
 
 
-def make_spikingjelly():
+def make_spikingjelly(step_mode):
+    """``"m"``: SpikingJelly's multi-step path (its fused op: a C++-free loop on CPU, Triton on CUDA);
+    ``"s"``: its single-step module driven by a loop over ``unbind``."""
     from spikingjelly.activation_based import neuron, surrogate
 
     lif = neuron.LIFNode(tau=1.0 / (1.0 - LEAK), decay_input=False, v_threshold=THR, v_reset=None,
-                         surrogate_function=surrogate.ATan(alpha=ALPHA), step_mode="s")
+                         surrogate_function=surrogate.ATan(alpha=ALPHA), step_mode=step_mode)
 
     def run(x):
         lif.reset()
+        if step_mode == "m":
+            return lif(x)
         return torch.stack([lif(xt) for xt in x.unbind(0)])
 
     return run
+
+
+def spikingjelly_cuda_implementation():
+    """Which implementation SpikingJelly's multi-step LIF selected on this GPU (``triton`` without its
+    optional native build)."""
+    try:
+        from spikingjelly._ops import lif as sj_lif
+
+        return sj_lif._selection.diagnostics(torch.device("cuda"))
+    except Exception as exc:  # noqa: BLE001 - private API: record what went wrong instead
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def make_norse():
@@ -227,6 +244,17 @@ def hardware(device):
     return info
 
 
+def code_state():
+    """Commit of the benchmarked code (``SNN_REPRO_COMMIT`` where the checkout has no .git, e.g. a copy
+    of the tree sent to a GPU machine)."""
+    from common.harness.provenance import git_state
+
+    state = git_state()
+    if state["commit"] is None and os.environ.get("SNN_REPRO_COMMIT"):
+        state = {"commit": os.environ["SNN_REPRO_COMMIT"], "dirty": None}
+    return state
+
+
 def versions():
     out = {"python": platform.python_version(), "torch": torch.__version__}
     for mod in ("triton",) + PEERS:
@@ -246,7 +274,8 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--budget-s", type=float, default=20.0, help="stop after this long once 5 runs are done")
-    ap.add_argument("--shapes", default=";".join(",".join(map(str, s)) for s in SHAPES))
+    ap.add_argument("--shapes", default="", help="T,B,N;T,B,N;... (default: the issue's three, plus two "
+                    "large layers on CUDA)")
     ap.add_argument("--impls", default="", help="comma list to restrict (e.g. cpu,torch,snntorch)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     ap.add_argument("--out", default="")
@@ -258,7 +287,9 @@ def main(argv=None):
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("CUDA is not available")
-    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";") if s]
+    shape_spec = args.shapes or ";".join(",".join(map(str, s)) for s in (CUDA_SHAPES if device.type == "cuda"
+                                                                           else SHAPES))
+    shapes = [tuple(int(v) for v in s.split(",")) for s in shape_spec.split(";") if s]
     out_path = pathlib.Path(args.out or ROOT / "results" / "bench" / f"neurons_{device.type}.json")
 
     from common.neurons.backends import available_backends
@@ -273,15 +304,19 @@ def main(argv=None):
     for b in ("cpu", "triton"):
         if b not in avail:
             skipped[f"ours:{b}"] = f"backend not available on {device.type}"
-    for peer, factory in (("snntorch", make_snntorch), ("spikingjelly", make_spikingjelly), ("norse", make_norse)):
+    peers = (("snntorch", "snntorch", make_snntorch),
+             ("spikingjelly", "spikingjelly(multi-step)", lambda: make_spikingjelly("m")),
+             ("spikingjelly", "spikingjelly(single-step)", lambda: make_spikingjelly("s")),
+             ("norse", "norse", make_norse))
+    for peer, name, factory in peers:
         try:
             importlib.import_module(peer)
-            impls[peer] = ("peer", factory)
+            impls[name] = ("peer", factory)
         except Exception as exc:  # noqa: BLE001 - peer missing: say so in the JSON
             skipped[peer] = f"not installed ({type(exc).__name__}: {exc})"
     if args.impls:
         keep = set(args.impls.split(","))
-        impls = {k: v for k, v in impls.items() if k in keep or k.split(":")[-1] in keep}
+        impls = {k: v for k, v in impls.items() if k in keep or k.split(":")[-1] in keep or k.split("(")[0] in keep}
 
     bw = copy_bandwidth(device)
     print(f"device={device} threads={torch.get_num_threads()} copy bandwidth={bw / 1e9:.1f} GB/s", flush=True)
@@ -320,10 +355,12 @@ def main(argv=None):
             r["speedup_vs_best_peer"] = best_peer / r["median_ms"] if best_peer else None
             r["speedup_vs_compile"] = comp[0] / r["median_ms"] if comp else None
             r["ratio_to_lower_bound"] = r["median_ms"] / r["lower_bound_ms"]
+            r["fraction_of_copy_bandwidth"] = r["lower_bound_ms"] / r["median_ms"]  # 24 B/neuron-step moved
     data = {
         "benchmark": "multi-step LIF forward+backward",
         "device": device.type,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "code": code_state(),
         "hardware": hardware(device),
         "versions": versions(),
         "config": {"leak": LEAK, "threshold": THR, "surrogate": f"atan(alpha={ALPHA})", "reset": "soft",
@@ -335,6 +372,8 @@ def main(argv=None):
         "results": results,
         "skipped": skipped,
     }
+    if device.type == "cuda" and any(k.startswith("spikingjelly") for k in impls):
+        data["spikingjelly_cuda_implementation"] = spikingjelly_cuda_implementation()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(data, indent=2) + "\n")
     print(f"wrote {out_path}")

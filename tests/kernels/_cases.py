@@ -10,38 +10,42 @@ SURROGATES = [Triangle(), FastSigmoid(2.0), Sigmoid(4.0), ATan(2.0), StraightThr
 RESETS = ["soft", "hard"]
 
 
-def make_inputs(shape, per_channel: bool, dtype, seed: int, with_v0: bool, learn: bool = True):
+def make_inputs(shape, per_channel: bool, dtype, seed: int, with_v0: bool, learn: bool = True, device="cpu"):
     g = torch.Generator().manual_seed(seed)
-    x = (torch.randn(shape, generator=g, dtype=dtype) * 0.7 + 0.35).requires_grad_()
+    x = (torch.randn(shape, generator=g, dtype=dtype) * 0.7 + 0.35).to(device).requires_grad_()
     C = shape[2] if per_channel else None
     pshape = (C,) if per_channel else ()
-    leak = (torch.rand(pshape, generator=g, dtype=dtype) * 0.5 + 0.5).requires_grad_(learn)
-    thr = (torch.rand(pshape, generator=g, dtype=dtype) * 0.6 + 0.7).requires_grad_(learn)
-    v0 = (torch.randn(shape[1:], generator=g, dtype=dtype) * 0.3).requires_grad_() if with_v0 else None
+    leak = (torch.rand(pshape, generator=g, dtype=dtype) * 0.5 + 0.5).to(device).requires_grad_(learn)
+    thr = (torch.rand(pshape, generator=g, dtype=dtype) * 0.6 + 0.7).to(device).requires_grad_(learn)
+    v0 = (torch.randn(shape[1:], generator=g, dtype=dtype) * 0.3).to(device).requires_grad_() if with_v0 else None
     return x, v0, leak, thr
 
 
 def run(fn, x, v0, leak, thr, sur, reset, detach, membrane, seed: int = 1):
     out = fn(x, v0, leak, thr, sur, reset, detach, membrane)
     g = torch.Generator().manual_seed(seed)
-    gs = torch.randn(out.spikes.shape, generator=g, dtype=x.dtype)
-    loss = (out.spikes * gs).sum() + 0.5 * (out.v * torch.randn(out.v.shape, generator=g, dtype=x.dtype)).sum()
+
+    def rand(shape):
+        return torch.randn(shape, generator=g, dtype=x.dtype).to(x.device)
+
+    loss = (out.spikes * rand(out.spikes.shape)).sum() + 0.5 * (out.v * rand(out.v.shape)).sum()
     if membrane:
-        loss = loss + 0.1 * (out.membrane * torch.randn(out.membrane.shape, generator=g, dtype=x.dtype)).sum()
+        loss = loss + 0.1 * (out.membrane * rand(out.membrane.shape)).sum()
     named = [(n, t) for n, t in zip(("x", "v0", "leak", "thr"), (x, v0, leak, thr))
              if torch.is_tensor(t) and t.requires_grad]
     grads = torch.autograd.grad(loss, [t for _, t in named])
     return out, {n: g for (n, _), g in zip(named, grads)}
 
 
-def assert_matches(fn, shape, per_channel, reset, detach, sur, dtype, membrane=True, with_v0=True, seed=0):
+def assert_matches(fn, shape, per_channel, reset, detach, sur, dtype, membrane=True, with_v0=True, seed=0,
+                   device="cpu"):
     """Forward (spikes, v, membrane) and gradients (x, v0, leak, threshold) of ``fn`` vs the reference.
 
     The reference runs in float64 on the same values; float32 kernels get rtol 1e-4 (their loops add
     per-step terms in a different order than autograd), float64 ones 1e-9. The forward uses exactly the
     reference's float operations (no FMA), so spikes are compared bit for bit on float32 inputs too.
     """
-    x, v0, leak, thr = make_inputs(shape, per_channel, dtype, seed, with_v0)
+    x, v0, leak, thr = make_inputs(shape, per_channel, dtype, seed, with_v0, device=device)
     out_k, g_k = run(fn, x, v0, leak, thr, sur, reset, detach, membrane)
     out_r, g_r = run(lif_multistep_torch, x, v0, leak, thr, sur, reset, detach, membrane)
     assert torch.equal(out_k.spikes, out_r.spikes), "spikes differ"
