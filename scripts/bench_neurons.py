@@ -245,14 +245,13 @@ def hardware(device):
 
 
 def code_state():
-    """Commit of the benchmarked code (``SNN_REPRO_COMMIT`` where the checkout has no .git, e.g. a copy
-    of the tree sent to a GPU machine)."""
+    """Commit of the benchmarked code; ``SNN_REPRO_COMMIT`` overrides it for a copy of the tree whose
+    .git is missing or stale (e.g. a tree sent to a GPU machine)."""
     from common.harness.provenance import git_state
 
-    state = git_state()
-    if state["commit"] is None and os.environ.get("SNN_REPRO_COMMIT"):
-        state = {"commit": os.environ["SNN_REPRO_COMMIT"], "dirty": None}
-    return state
+    if os.environ.get("SNN_REPRO_COMMIT"):
+        return {"commit": os.environ["SNN_REPRO_COMMIT"], "dirty": None, "source": "SNN_REPRO_COMMIT"}
+    return git_state()
 
 
 def versions():
