@@ -4,8 +4,8 @@
 For each shape and each ``KernelConfig(block, warps, prefetch)`` it times the raw forward kernel
 (reads x, writes spikes and h: 12 bytes per neuron-step) and backward kernel (reads h and the spike
 gradient, writes grad_x: 12 bytes) with ``triton.testing.do_bench`` and prints the achieved bandwidth
-beside the device's measured copy bandwidth. ``common.kernels.triton_lif.config`` encodes the
-winners; rerun this on a new GPU generation and compare.
+beside the device's measured copy bandwidth. ``common.kernels.triton_config.launch_config``
+encodes the winners; rerun this on a new GPU generation and compare.
 
     python scripts/tune_triton_lif.py                 # -> results/bench/tune_triton_lif_<gpu>.json
 """

@@ -117,8 +117,8 @@ def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need
             gs_scalar, gs = float(gs.reshape(-1)[0]), None
         elif not gs.is_contiguous():
             gs = gs.contiguous()
-    if gh is not None and not gh.is_contiguous():
-        gh = gh.contiguous()
+    gh = gh.contiguous() if gh is not None else None  # e.g. expanded (stride-0) grads of .sum()
+    gv = gv.contiguous() if gv is not None else None
     gv0 = h.new_empty(N) if need_gv0 else None
     gl = h.new_empty(N) if need_gl else None
     gt = h.new_empty(N) if need_gt else None

@@ -82,6 +82,10 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
         f"measured copy bandwidth {_fmt(data.get('copy_bandwidth_GBps'), '.1f', ' GB/s')}; "
         f"load average at start: {hw.get('loadavg_at_start', '?')}."
     )
+    code = data.get("code") or {}
+    if code.get("commit"):
+        lines.append(f"Code: commit {code['commit'][:12]}" + (" (uncommitted changes)" if code.get("dirty") else "")
+                     + ".")
     lines.append(
         "Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(ver.items()) if v) + ". "
         f"Layer: soft reset, leak {cfg.get('leak')}, threshold {cfg.get('threshold')}, "
@@ -123,11 +127,57 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
             lines.append(
                 f"- {r['impl']} {_shape_str(r['shape'])}: {_fmt(r.get('speedup_vs_best_peer'), '.1f', '×')} vs the "
                 f"fastest peer, {_fmt(r.get('speedup_vs_compile'), '.1f', '×')} vs torch.compile, "
-                f"{_fmt(r.get('ratio_to_lower_bound'), '.1f', '×')} the lower bound, peak "
+                f"{_fmt(r.get('ratio_to_lower_bound'), '.1f', '×')} the lower bound "
+                f"({_fmt(100 * r['lower_bound_ms'] / r['median_ms'], '.0f', ' %')} of copy bandwidth), peak "
                 f"{_fmt(r.get('peak_extra_over_input'), '.2f', '×')} the input."
             )
+    sj = data.get("spikingjelly_cuda_implementation")
+    if sj:
+        lines += ["", f"SpikingJelly's multi-step LIF ran its `{sj.get('implementation', '?')}` implementation "
+                  "(its native CUDA build is optional and was not installed)."]
     skipped = data.get("skipped", {})
     if skipped:
         lines += ["", "Not measured: " + "; ".join(f"{k}: {v}" for k, v in sorted(skipped.items())) + "."]
     lines += ["", f"![{name}]({rel}/{name}.png)", ""]
+    return "\n".join(lines)
+
+
+def render_tuning(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
+    """Per-kernel bandwidth of the Triton LIF kernels: the shipped launch config vs the sweep's best."""
+    from .triton_config import KernelConfig, launch_config
+
+    rows = data.get("rows", [])
+    shapes = []
+    for r in rows:
+        if tuple(r["shape"]) not in shapes:
+            shapes.append(tuple(r["shape"]))
+    code = data.get("code") or {}
+    lines = [
+        f"### Triton kernels alone ({data.get('gpu', '?')}, `scripts/tune_triton_lif.py`)", "",
+        f"Raw forward / backward kernels (12 bytes per neuron-step each), median of `triton.testing.do_bench`; "
+        f"copy bandwidth {_fmt(data.get('copy_bandwidth_GBps'), '.0f', ' GB/s')}; torch {data.get('torch', '?')}"
+        + (f"; kernels of commit {code['commit'][:12]}" if code.get("commit") else "") + ". "
+        "The shipped config is what `common.kernels.triton_config.launch_config` picks for the shape.", "",
+        "| shape (T, B, N) | shipped config | fwd µs (% copy bw) | bwd µs (% copy bw) | best swept config | best fwd+bwd µs |",
+        "|---|---|---:|---:|---|---:|",
+    ]
+
+    def desc(r):
+        return f"block {r['block']}, {r['warps']} warp(s), prefetch {'on' if r['prefetch'] else 'off'}"
+
+    for shape in shapes:
+        rs = [r for r in rows if tuple(r["shape"]) == shape]
+        T, n = shape[0], shape[1] * shape[2]
+        cfg = launch_config(T, n)
+        shipped = next((r for r in rs if KernelConfig(r["block"], r["warps"], r["prefetch"]) == cfg), None)
+        best = min(rs, key=lambda r: r["fwd_ms"] + r["bwd_ms"])
+        if shipped is None:
+            cells = [f"block {cfg.block}, {cfg.warps} warp(s) (not swept)", "–", "–"]
+        else:
+            cells = [desc(shipped),
+                     f"{shipped['fwd_ms'] * 1e3:.1f} ({100 * shipped['fwd_frac_copy_bw']:.0f} %)",
+                     f"{shipped['bwd_ms'] * 1e3:.1f} ({100 * shipped['bwd_frac_copy_bw']:.0f} %)"]
+        lines.append(f"| {_shape_str(shape)} | " + " | ".join(cells)
+                     + f" | {desc(best)} | {(best['fwd_ms'] + best['bwd_ms']) * 1e3:.1f} |")
+    lines.append("")
     return "\n".join(lines)

@@ -11,40 +11,19 @@ from __future__ import annotations
 
 import math
 import os
-from typing import NamedTuple, Optional
+from typing import Optional
 
 import torch
 import triton
 import triton.language as tl
 
+from .triton_config import KernelConfig, launch_config
+
 _INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-class KernelConfig(NamedTuple):
-    """Launch configuration of the LIF kernels (chosen per shape by :func:`config`)."""
-
-    block: int  # neurons per program (block == 32 * warps: one neuron per thread)
-    warps: int
-    prefetch: bool  # keep the loads of the next 8 steps in flight (8-step unrolled loop)
-
-
 def config(T: int, N: int) -> KernelConfig:
-    """Per-shape launch configuration, from ``scripts/tune_triton_lif.py`` on an H100
-    (``results/bench/tune_triton_lif_*.json``).
-
-    The time loop is sequential, so with few neurons each step would wait one memory latency: the
-    8-step prefetch window keeps loads in flight (3-4x faster at N <= 4096), and
-    one neuron per thread in small programs spreads the neurons over as many SMs as possible. Large
-    layers are bandwidth-bound: two neurons per thread there (within 1 % of the best tuned config
-    at N = 1M, 86-96 % of the copy bandwidth per kernel).
-    """
-    if _INTERPRET:
-        return KernelConfig(128, 4, True)
-    if N <= 16384:
-        return KernelConfig(32, 1, True)
-    if N <= 262144:
-        return KernelConfig(128, 4, True)
-    return KernelConfig(256, 4, True)
+    return launch_config(T, N, interpret=_INTERPRET)
 
 
 def _launch_opts(cfg: KernelConfig, exact_fp: bool) -> dict:
@@ -383,8 +362,8 @@ def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need
     gv0 = h.new_empty(N)
     gl = h.new_empty(N) if need_gl else gv0
     gt = h.new_empty(N) if need_gt else gv0
-    if gh is not None and not gh.is_contiguous():
-        gh = gh.contiguous()
+    gh = gh.contiguous() if gh is not None else None  # e.g. expanded (stride-0) grads of .sum()
+    gv = gv.contiguous() if gv is not None else None
     if gs is not None:
         gs_st, gs_sn = gs.stride()
     else:

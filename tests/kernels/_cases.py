@@ -62,3 +62,18 @@ def assert_matches(fn, shape, per_channel, reset, detach, sur, dtype, membrane=T
         torch.testing.assert_close(g_k[name], ref, rtol=tol["rtol"], atol=tol["atol"] * scale * 10,
                                    msg=lambda m, n=name: f"grad {n}: {m}")
         assert g_k[name].shape == ref.shape
+
+
+def assert_expanded_grads_match(fn, device="cpu"):
+    """Stride-0 (expanded) upstream gradients, as ``out.sum()`` produces, give the same input gradients as
+    the same values materialised (a kernel that indexes such a gradient as dense reads past its storage)."""
+    x, v0, leak, thr = make_inputs((6, 3, 4), False, torch.float64 if device == "cpu" else torch.float32, 5, True,
+                                   device=device)
+    out = fn(x, v0, leak, thr, Triangle(), "soft", False, True)
+    outs = (out.spikes, out.v, out.membrane)
+    wrt = (x, v0, leak, thr)
+    one = torch.ones((), dtype=x.dtype, device=device)
+    expanded = torch.autograd.grad(outs, wrt, [(2 * one).expand_as(o) for o in outs], retain_graph=True)
+    dense = torch.autograd.grad(outs, wrt, [torch.full_like(o, 2.0) for o in outs])
+    for a, b in zip(expanded, dense):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

@@ -60,12 +60,17 @@ def test_compile_filter_fullgraph():
     assert x.grad is not None
 
 
-def test_opcheck_cpu_ops():
-    from common.kernels.ops import lif_op
+@pytest.mark.parametrize("soft", [True, False])
+def test_opcheck_cpu_ops(soft):
+    """All of torch.library.opcheck's checks, AOT dispatch included: its backward feeds the stride-0
+    gradients of ``out.sum()``, which the kernels once indexed as dense (reading past the storage)."""
+    from common.kernels.ops import filter_op, lif_op
 
-    op = lif_op("cpu")
     x = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
     leak = torch.tensor([0.8], dtype=torch.float64, requires_grad=True)
     thr = torch.tensor([1.0], dtype=torch.float64, requires_grad=True)
-    torch.library.opcheck(op, (x, None, leak, thr, 1, True, 0, 0.3, False),
-                          test_utils=("test_schema", "test_faketensor", "test_autograd_registration"))
+    v0 = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    for args in ((x, None, leak, thr, 1, soft, 0, 0.3, False), (x, v0, leak, thr, 1, soft, 3, 2.0, True)):
+        result = torch.library.opcheck(lif_op("cpu"), args)
+        assert set(result.values()) == {"SUCCESS"}, result
+    assert set(torch.library.opcheck(filter_op("cpu"), (x, 0.9, 0.8)).values()) == {"SUCCESS"}

@@ -15,7 +15,7 @@ from common.neurons.backends import available_backends, resolve_backend
 from common.neurons.functional import lif_multistep_torch
 from common.neurons.modules import LIF
 
-from ._cases import RESETS, SURROGATES, assert_matches, make_inputs, run
+from ._cases import RESETS, SURROGATES, assert_expanded_grads_match, assert_matches, make_inputs, run
 
 pytestmark = pytest.mark.skipif(not cpu_ext.load(), reason=f"C++ extension unavailable: {cpu_ext.build_error()}")
 
@@ -142,3 +142,7 @@ def test_baseline_isa_kernels_match():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
+
+def test_cpu_expanded_upstream_grads():
+    assert_expanded_grads_match(lif_multistep_cpu)

@@ -20,7 +20,7 @@ from common.kernels.filter import two_exp_filter, two_exp_filter_fire, two_exp_f
 from common.neurons.backends import resolve_backend  # noqa: E402
 from common.neurons.modules import LIF  # noqa: E402
 
-from tests.kernels._cases import RESETS, SURROGATES, assert_matches  # noqa: E402
+from tests.kernels._cases import RESETS, SURROGATES, assert_expanded_grads_match, assert_matches  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not triton_available(DEVICE), reason=f"triton kernels unavailable on {DEVICE}")
 
@@ -45,6 +45,10 @@ def test_triton_matches_reference(reset, detach, sur, prefetch):
     for i, (shape, per_channel) in enumerate(SHAPES):
         assert_matches(lif_multistep_triton, shape, per_channel, reset, detach, sur, torch.float32, seed=i,
                        membrane=(i % 3 != 1), with_v0=(i % 3 != 2), device=DEVICE)
+
+
+def test_triton_expanded_upstream_grads():
+    assert_expanded_grads_match(lif_multistep_triton, DEVICE)
 
 
 def test_triton_backend_resolves_and_module_runs():
