@@ -64,11 +64,10 @@ def assert_matches(fn, shape, per_channel, reset, detach, sur, dtype, membrane=T
         assert g_k[name].shape == ref.shape
 
 
-def assert_expanded_grads_match(fn, device="cpu"):
+def assert_expanded_grads_match(fn, device="cpu", dtype=torch.float64):
     """Stride-0 (expanded) upstream gradients, as ``out.sum()`` produces, give the same input gradients as
     the same values materialised (a kernel that indexes such a gradient as dense reads past its storage)."""
-    x, v0, leak, thr = make_inputs((6, 3, 4), False, torch.float64 if device == "cpu" else torch.float32, 5, True,
-                                   device=device)
+    x, v0, leak, thr = make_inputs((6, 3, 4), False, dtype, 5, True, device=device)
     out = fn(x, v0, leak, thr, Triangle(), "soft", False, True)
     outs = (out.spikes, out.v, out.membrane)
     wrt = (x, v0, leak, thr)
