@@ -41,8 +41,8 @@ def assert_matches(fn, shape, per_channel, reset, detach, sur, dtype, membrane=T
                    device="cpu"):
     """Forward (spikes, v, membrane) and gradients (x, v0, leak, threshold) of ``fn`` vs the reference.
 
-    The reference runs in float64 on the same values; float32 kernels get rtol 1e-4 (their loops add
-    per-step terms in a different order than autograd), float64 ones 1e-9. The forward uses exactly the
+    The reference runs on the same tensors (same dtype and device); float32 kernels get rtol 1e-4 (their
+    loops add per-step terms in a different order than autograd), float64 ones 1e-9. The forward uses exactly the
     reference's float operations (no FMA), so spikes are compared bit for bit on float32 inputs too.
     """
     x, v0, leak, thr = make_inputs(shape, per_channel, dtype, seed, with_v0, device=device)
