@@ -278,6 +278,7 @@ def main(argv=None):
     ap.add_argument("--impls", default="", help="comma list to restrict (e.g. cpu,torch,snntorch)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave torch's default)")
     ap.add_argument("--out", default="")
+    ap.add_argument("--label", default="", help="names a partial or repeated run in RESULTS.md (its own section)")
     args = ap.parse_args(argv)
     if args.repeats < 5:
         ap.error("--repeats must be >= 5")
@@ -357,6 +358,7 @@ def main(argv=None):
             r["fraction_of_copy_bandwidth"] = r["lower_bound_ms"] / r["median_ms"]  # 24 B/neuron-step moved
     data = {
         "benchmark": "multi-step LIF forward+backward",
+        "label": args.label or None,
         "device": device.type,
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "code": code_state(),

@@ -6,6 +6,7 @@ same bytes) and saves ``neurons_<device>.png`` under ``plot_dir``, linked as ``r
 from __future__ import annotations
 
 import pathlib
+import re
 from typing import Any, Optional
 
 _ORDER = {"ours": 0, "compile": 1, "peer": 2}
@@ -67,7 +68,8 @@ def _plot(data: dict, path: pathlib.Path) -> None:
 
 def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
     device = data.get("device", "cpu")
-    name = f"neurons_{device}"
+    label = data.get("label")
+    name = f"neurons_{device}" + ("_" + re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") if label else "")
     results = data.get("results", [])
     shapes = [tuple(s) for s in data.get("shapes", [])]
     plot_dir = pathlib.Path(plot_dir)
@@ -75,7 +77,8 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
     hw = data.get("hardware", {})
     ver = data.get("versions", {})
     cfg = data.get("config", {})
-    lines = [f"## Fused neuron kernels: multi-step LIF forward+backward ({device})", ""]
+    lines = [f"## Fused neuron kernels: multi-step LIF forward+backward ({device})"
+             + (f": {label}" if label else ""), ""]
     hw_desc = hw.get("gpu") or hw.get("cpu") or hw.get("machine", "?")
     lines.append(
         f"Hardware: {hw_desc}; torch threads: {hw.get('torch_threads', '?')}; "

@@ -146,3 +146,16 @@ def test_baseline_isa_kernels_match():
 
 def test_cpu_expanded_upstream_grads():
     assert_expanded_grads_match(lif_multistep_cpu)
+
+
+def test_float_parameters_first_seen_in_inference_mode_still_train():
+    """Float leak/threshold become cached constant tensors: one first made under inference_mode (as in
+    Lightning's validation) must still be usable by a later training step."""
+    x = torch.randn(5, 2, 7)
+    with torch.inference_mode():
+        lif_multistep_cpu(x, None, 0.8125, 1.0625, SURROGATES[0], "soft", False, False)
+    xg = x.clone().requires_grad_()
+    out = lif_multistep_cpu(xg, None, 0.8125, 1.0625, SURROGATES[0], "soft", False, False)
+    out.spikes.sum().backward()
+    ref = lif_multistep_torch(x.clone().requires_grad_(), None, 0.8125, 1.0625, SURROGATES[0], "soft", False, False)
+    assert torch.equal(out.spikes, ref.spikes) and xg.grad is not None
