@@ -19,6 +19,7 @@ from common.reporting.render import load_json, render_optional, render_results  
 BENCHMARKS = [
     ("results/bench/neurons_cpu.json", "common.kernels.report.render"),
     ("results/bench/neurons_cuda.json", "common.kernels.report.render"),
+    ("results/bench/neurons_cuda_h2h.json", "common.kernels.report.render"),
     ("results/bench/tune_triton_lif_NVIDIA_H100_80GB_HBM3.json", "common.kernels.report.render_tuning"),
 ]
 

@@ -85,6 +85,8 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
         f"measured copy bandwidth {_fmt(data.get('copy_bandwidth_GBps'), '.1f', ' GB/s')}; "
         f"load average at start: {hw.get('loadavg_at_start', '?')}."
     )
+    if data.get("note"):
+        lines.append(data["note"])
     code = data.get("code") or {}
     if code.get("commit"):
         lines.append(f"Code: commit {code['commit'][:12]}" + (" (uncommitted changes)" if code.get("dirty") else "")
