@@ -5,7 +5,8 @@ Every implementation runs the same layer: soft reset, leak 0.9 (SpikingJelly tau
 decay_input=False, snnTorch beta = 0.9, Norse's LIFBox with dt*tau_mem_inv = 0.1), threshold 1,
 an ATan surrogate (alpha 2; Norse: its default SuperSpike, it has no ATan), input x [T, B, N] with
 requires_grad, and backward of a dense upstream gradient. Loops written here iterate ``unbind``;
-peers are driven in single-step mode through such a loop.
+snnTorch, Norse and SpikingJelly's single-step mode are driven through such a loop, SpikingJelly's
+multi-step mode gets the whole sequence (its fused CPU loop / Triton kernel).
 
 Reported per implementation and shape: median of ``--repeats`` (>= 5) timed runs after warm-up,
 extra peak memory of one forward+backward (allocator-level, via the profiler on CPU and

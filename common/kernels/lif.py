@@ -6,7 +6,8 @@
 
     lif_fwd(x2[T,N], v0[N]|None, leak[C], thr[C], S, soft, store_h) -> spikes, h|None, v_last
     lif_bwd(g_spikes|None, g_h|None, g_v|None, h, v0, leak, thr, S, kind, alpha, soft, detach,
-            gx_out, need_gleak, need_gthr) -> gx, gv0, gleak_per_neuron|None, gthr_per_neuron|None
+            gx_out, need_gleak, need_gthr, need_gv0=True)
+        -> gx, gv0|None, gleak_per_neuron|None, gthr_per_neuron|None
 
 Saved state: the charge ``h[t]`` (one float per neuron-step; spikes and ``v[t-1]`` are recomputed
 from it). In eager mode the backward writes ``grad_x`` over that buffer, so a forward+backward
@@ -96,8 +97,7 @@ class _LifFunction(torch.autograd.Function):
         need = ctx.needs_input_grad
         gx, gv0, gl, gt = impl.lif_bwd(
             g_spikes.reshape(h.shape) if g_spikes is not None else None,
-            g_h, g_v, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need[2], need[3],
-            **({"need_gv0": bool(need[1])} if impl.__name__.endswith(".cpu") else {}),
+            g_h, g_v, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need[2], need[3], need_gv0=bool(need[1]),
         )
         C = leak.numel()
         return (

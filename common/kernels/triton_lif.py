@@ -356,10 +356,10 @@ def lif_fwd(x2, v0, leak, thr, S: int, soft: bool, store_h: bool, cfg: Optional[
 
 
 def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need_gl, need_gt,
-            cfg: Optional[KernelConfig] = None):
+            need_gv0: bool = True, cfg: Optional[KernelConfig] = None):
     T, N = h.shape
     cfg = cfg or config(T, N)
-    gv0 = h.new_empty(N)
+    gv0 = h.new_empty(N)  # the kernel always writes the initial-state gradient
     gl = h.new_empty(N) if need_gl else gv0
     gt = h.new_empty(N) if need_gt else gv0
     gh = gh.contiguous() if gh is not None else None  # e.g. expanded (stride-0) grads of .sum()
@@ -376,7 +376,7 @@ def lif_bwd(gs, gh, gv, h, v0, leak, thr, S, kind, alpha, soft, detach, gx, need
         NEED_GL=need_gl, NEED_GT=need_gt, KIND=int(kind), SOFT=soft, DETACH=detach, BLOCK=cfg.block,
         PREFETCH=cfg.prefetch, **_launch_opts(cfg, exact_fp=False),
     )
-    return gx, gv0, (gl if need_gl else None), (gt if need_gt else None)
+    return gx, (gv0 if need_gv0 else None), (gl if need_gl else None), (gt if need_gt else None)
 
 
 def filter_fwd(x2, a: float, b: float, thr: Optional[float] = None):
