@@ -21,8 +21,10 @@ pytestmark = pytest.mark.skipif(not cpu_ext.load(), reason=f"C++ extension unava
 
 from common.kernels import lif_multistep_cpu  # noqa: E402
 
-# T = 1, odd sizes, per-channel with trailing dims, and a neuron count crossing several 256-blocks
-SHAPES = [((1, 3, 5), False), ((7, 2, 5, 3), True), ((6, 3, 257), False), ((4, 2, 3, 5, 7), True)]
+# T = 1, odd sizes, per-channel with trailing dims, several blocks with software prefetch (rows of at
+# most 1 KB), and 16600 neurons: two full 8192-neuron blocks (hardware-streamed rows) and a remainder
+SHAPES = [((1, 3, 5), False), ((7, 2, 5, 3), True), ((6, 3, 257), False), ((4, 2, 3, 5, 7), True),
+          ((3, 2, 8300), False)]
 
 
 @pytest.mark.parametrize("reset,detach", list(itertools.product(RESETS, [False, True])))
@@ -38,6 +40,25 @@ def test_cpu_matches_reference_float32(reset, sur):
     for i, (shape, per_channel) in enumerate(SHAPES):
         assert_matches(lif_multistep_cpu, shape, per_channel, reset, False, sur, torch.float32, seed=10 + i,
                        membrane=(i % 2 == 0), with_v0=(i % 2 == 1))
+
+
+def test_block_layout_does_not_change_results():
+    """One thread (one block per 8192 neurons) and two threads give the same bits."""
+    x, v0, leak, thr = make_inputs((5, 3, 6000), False, torch.float32, 7, True)
+    w = torch.randn(5, 3, 6000)
+    results = []
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            torch.set_num_threads(n)
+            out = lif_multistep_cpu(x, v0, leak, thr, SURROGATES[2], "soft")
+            grads = torch.autograd.grad((out.spikes * w).sum(), (x, v0, leak, thr))
+            results.append((out.spikes, *grads))
+    finally:
+        torch.set_num_threads(threads)
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert torch.equal(a, b)
 
 
 def test_long_sequence_float32():
