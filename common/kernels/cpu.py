@@ -1,8 +1,10 @@
-"""Fused CPU kernels: a C++ extension (``csrc/lif_cpu.cpp``) built once with torch's cpp_extension.
+"""Fused CPU kernels: a C++ extension (``csrc/``) built once with torch's cpp_extension.
 
 The build is lazy (first use), cached in torch's extension directory (``TORCH_EXTENSIONS_DIR``,
-default ``~/.cache/torch_extensions``) and portable: ``-O3`` without ``-march=native``, OpenMP over
-neuron blocks (torch's own libgomp is reused at run time). If the compiler, ninja or the headers are
+default ``~/.cache/torch_extensions``) and portable: ``-O3`` without ``-march=native``; the kernels
+are compiled twice, for AVX2 and for the baseline ISA, in two translation units that ninja builds in
+parallel, and the AVX2 copy is chosen at run time when the CPU has it. OpenMP over neuron blocks
+(torch's own libgomp is reused at run time). Headers are tracked by ninja, so an edited kernel rebuilds. If the compiler, ninja or the headers are
 missing, :func:`load` returns ``None`` after one warning and the ``"cpu"`` backend reports itself as
 unavailable, so ``"auto"`` falls back to the PyTorch reference.
 """
@@ -16,7 +18,8 @@ from typing import Optional
 
 import torch
 
-_SRC = pathlib.Path(__file__).with_name("csrc") / "lif_cpu.cpp"
+_CSRC = pathlib.Path(__file__).with_name("csrc")
+_SOURCES = [_CSRC / "lif_cpu.cpp", _CSRC / "lif_cpu_avx2.cpp", _CSRC / "lif_cpu_base.cpp"]
 _LOCK = threading.Lock()
 _STATE: dict = {"tried": False, "ok": False, "error": None}
 
@@ -47,7 +50,7 @@ def load(verbose: bool = False) -> bool:
 
                 cpp_extension.load(
                     name="snn_repro_lif_cpu",
-                    sources=[str(_SRC)],
+                    sources=[str(p) for p in _SOURCES],
                     extra_cflags=CFLAGS,
                     extra_ldflags=LDFLAGS,
                     is_python_module=False,
