@@ -100,7 +100,9 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
     lines += [
         "",
         "Lower bound = 24 bytes per neuron-step / copy bandwidth. Peak = extra memory at the peak of one "
-        "forward+backward (x.grad included). ×peer > 1 means slower than the fastest peer library.",
+        "forward+backward, x.grad and the outputs included: the spikes and x.grad alone are 2× the input, "
+        "and the final membrane state adds 1/T (our fused backends write x.grad over their one saved "
+        "buffer). ×peer > 1 means slower than the fastest peer library.",
         "",
         "| implementation | " + " | ".join(f"{_shape_str(s)} ms" for s in shapes)
         + " | " + " | ".join(f"{_shape_str(s)} peak MB / ×peer / ×bound" for s in shapes) + " |",
