@@ -18,6 +18,7 @@ from common.reporting.render import load_json, render_optional, render_results  
 # benchmark files rendered into their own sections: (json path, renderer)
 BENCHMARKS = [
     ("results/bench/neurons_cpu.json", "common.kernels.report.render"),
+    ("results/bench/neurons_cpu_repeat.json", "common.kernels.report.render"),
     ("results/bench/neurons_cuda.json", "common.kernels.report.render"),
     ("results/bench/neurons_cuda_h2h.json", "common.kernels.report.render"),
     ("results/bench/tune_triton_lif_NVIDIA_H100_80GB_HBM3.json", "common.kernels.report.render_tuning"),
