@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common.harness.provenance import git_state  # noqa: E402
+
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
@@ -141,6 +143,7 @@ def main() -> None:
               f" | LIF loop {r['lif_paper_ms']:.1f} ms (reference {ref_lif} ms) | x{r['ratio']:.1f}", flush=True)
     out = {
         "meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
+                 "code": git_state(),
                  "threads": args.threads, "machine": platform.processor() or platform.machine(),
                  "lif_fast_backend": lif_fast_backend, "auto_table": [list(r) for r in AUTO_TABLE],
                  "total_seconds": round(time.perf_counter() - t_start, 1),

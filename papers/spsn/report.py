@@ -80,7 +80,9 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
     if not bench:
         return ["_No speed benchmark yet: run `python scripts/bench_spsn.py`._", ""]
     meta = bench.get("meta", {})
-    out = [f"`scripts/bench_spsn.py` ({meta.get('date', '?')}, torch {meta.get('torch', '?')}, "
+    code = meta.get("code") or {}
+    commit = (code.get("commit") or "?")[:12] + (" (dirty)" if code.get("dirty") else "")
+    out = [f"`scripts/bench_spsn.py` ({meta.get('date', '?')}, commit {commit}, torch {meta.get('torch', '?')}, "
            f"{meta.get('threads', '?')} threads, LIF fast backend: `{meta.get('lif_fast_backend', '?')}`). "
            f"{meta.get('notes', '')}", "",
            "| Case | T | Batch | SPSN-SB ms | SPSN-GS ms | LIF loop ms | LIF fast ms | LIF loop / SPSN-SB | LIF fast / SPSN-SB |",
