@@ -9,7 +9,11 @@
 #include <immintrin.h>
 
 #pragma GCC target("avx2")
+#if defined(__clang__)
+#define SNN_REPRO_AVX2 0  // clang ignores the pragma above: no AVX2 intrinsics, only the generic loops
+#else
 #define SNN_REPRO_AVX2 1
+#endif
 namespace snn_repro_cpu::k_avx2 {
 #include "lif_kernels.h"
 }  // namespace snn_repro_cpu::k_avx2
