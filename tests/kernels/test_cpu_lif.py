@@ -180,3 +180,25 @@ def test_float_parameters_first_seen_in_inference_mode_still_train():
     out.spikes.sum().backward()
     ref = lif_multistep_torch(x.clone().requires_grad_(), None, 0.8125, 1.0625, SURROGATES[0], "soft", False, False)
     assert torch.equal(out.spikes, ref.spikes) and xg.grad is not None
+
+
+def test_raw_op_rejects_mismatched_operands():
+    """The kernels read raw pointers: a wrong dtype or size must be an error, never a silent misread."""
+    T, N = 4, 10
+    x = torch.randn(T, N)
+    leak, thr = torch.full((1,), 0.9), torch.ones(1)
+    spikes, h, vlast = torch.empty(T, N), torch.empty(T, N), torch.empty(N)
+    op = torch.ops.snn_repro_cpu.lif_fwd
+    op(x, None, leak, thr, 1, True, spikes, h, vlast)  # well-formed call
+    with pytest.raises(RuntimeError, match="leak must be Float"):
+        op(x, None, leak.double(), thr, 1, True, spikes, h, vlast)
+    with pytest.raises(RuntimeError, match="v0 must have 10 elements"):
+        op(x, torch.zeros(N + 1), leak, thr, 1, True, spikes, h, vlast)
+    with pytest.raises(RuntimeError, match="h must have 40 elements"):
+        op(x, None, leak, thr, 1, True, spikes, torch.empty(T - 1, N), vlast)
+    bwd = torch.ops.snn_repro_cpu.lif_bwd
+    with pytest.raises(RuntimeError, match="grad_spikes must be Float"):
+        bwd(torch.ones(T, N, dtype=torch.float64), 0.0, None, None, h, None, leak, thr, 1, 0, 1.0, True, False,
+            torch.empty(T, N), None, None, None)
+    with pytest.raises(RuntimeError, match="out must have"):
+        torch.ops.snn_repro_cpu.two_exp_filter(x, 0.5, 0.5, False, 1.0, torch.empty(T, N - 1), None)

@@ -17,26 +17,29 @@
 namespace snn_repro_cpu {
 namespace {
 
-template <typename T>
-const T* opt_ptr(const std::optional<at::Tensor>& t) {
-  return (t.has_value() && t->defined()) ? t->data_ptr<T>() : nullptr;
+const void* opt_ptr(const std::optional<at::Tensor>& t) {
+  return (t.has_value() && t->defined()) ? t->data_ptr() : nullptr;
 }
 void* opt_mut_ptr(const std::optional<at::Tensor>& t) {
   return (t.has_value() && t->defined()) ? t->data_ptr() : nullptr;
 }
-const void* opt_ptr(const std::optional<at::Tensor>& t) {
-  return (t.has_value() && t->defined()) ? t->data_ptr() : nullptr;
-}
 
-void check2d(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
-}
-
-bool is_double(const at::Tensor& t) {
+at::ScalarType kernel_dtype(const at::Tensor& t) {
   TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble,
               "the fused CPU kernels take float32 or float64, got ", t.scalar_type());
-  return t.scalar_type() == at::kDouble;
+  return t.scalar_type();
+}
+
+// The kernels see raw pointers: every operand must be a contiguous CPU tensor of the kernel's dtype
+// and of the size the kernel reads or writes.
+void check_operand(const at::Tensor& t, at::ScalarType dtype, int64_t numel, const char* name) {
+  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
+  TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
+  TORCH_CHECK(t.scalar_type() == dtype, name, " must be ", dtype, ", got ", t.scalar_type());
+  TORCH_CHECK(t.numel() == numel, name, " must have ", numel, " elements, got ", t.numel());
+}
+void check_operand(const std::optional<at::Tensor>& t, at::ScalarType dtype, int64_t numel, const char* name) {
+  if (t.has_value() && t->defined()) check_operand(*t, dtype, numel, name);
 }
 
 bool use_avx2() {
@@ -58,13 +61,19 @@ bool use_avx2() {
 void lif_fwd(const at::Tensor& x, const std::optional<at::Tensor>& v0, const at::Tensor& leak,
              const at::Tensor& thr, int64_t S, bool soft, const at::Tensor& spikes,
              const std::optional<at::Tensor>& h, const at::Tensor& vlast) {
-  check2d(x, "x");
-  check2d(spikes, "spikes");
   TORCH_CHECK(x.dim() == 2, "x must be [T, N]");
-  TORCH_CHECK(thr.numel() == leak.numel(), "leak and threshold must have the same number of channels");
-  TORCH_CHECK(leak.is_contiguous() && thr.is_contiguous(), "leak/threshold must be contiguous");
-  const FwdArgs a{is_double(x), x.data_ptr(), opt_ptr(v0), leak.data_ptr(), thr.data_ptr(), x.size(0), x.size(1),
-                  leak.numel(), S, soft, spikes.data_ptr(), opt_mut_ptr(h), vlast.data_ptr()};
+  const auto dt = kernel_dtype(x);
+  const int64_t T_ = x.size(0), N = x.size(1), C = leak.numel();
+  check_operand(x, dt, T_ * N, "x");
+  check_operand(v0, dt, N, "v0");
+  check_operand(leak, dt, C, "leak");
+  check_operand(thr, dt, C, "threshold");
+  check_operand(spikes, dt, T_ * N, "spikes");
+  check_operand(h, dt, T_ * N, "h");
+  check_operand(vlast, dt, N, "v_last");
+  TORCH_CHECK(C >= 1 && S >= 1, "leak/threshold need at least one channel and S >= 1");
+  const FwdArgs a{dt == at::kDouble, x.data_ptr(), opt_ptr(v0), leak.data_ptr(), thr.data_ptr(), T_, N, C, S, soft,
+                  spikes.data_ptr(), opt_mut_ptr(h), vlast.data_ptr()};
   KCALL(lif_fwd, a);
 }
 
@@ -73,23 +82,36 @@ void lif_bwd(const std::optional<at::Tensor>& gs, double gs_scalar, const std::o
              const at::Tensor& leak, const at::Tensor& thr, int64_t S, int64_t kind, double alpha, bool soft,
              bool detach, const at::Tensor& gx, const std::optional<at::Tensor>& gv0,
              const std::optional<at::Tensor>& gleak, const std::optional<at::Tensor>& gthr) {
-  check2d(h, "h");
-  check2d(gx, "gx");
-  if (gs.has_value() && gs->defined()) check2d(*gs, "grad_spikes");
-  if (gh.has_value() && gh->defined()) check2d(*gh, "grad_membrane");
-  if (gv.has_value() && gv->defined()) check2d(*gv, "grad_v");
+  TORCH_CHECK(h.dim() == 2, "h must be [T, N]");
   TORCH_CHECK(kind >= 0 && kind <= 4, "unknown surrogate kind ", kind);
-  const BwdArgs a{is_double(h), opt_ptr(gs), gs_scalar, opt_ptr(gh), opt_ptr(gv), h.data_ptr(), opt_ptr(v0),
-                  leak.data_ptr(), thr.data_ptr(), h.size(0), h.size(1), leak.numel(), S, kind, alpha, soft,
-                  detach, gx.data_ptr(), opt_mut_ptr(gv0), opt_mut_ptr(gleak), opt_mut_ptr(gthr)};
+  const auto dt = kernel_dtype(h);
+  const int64_t T_ = h.size(0), N = h.size(1), C = leak.numel();
+  check_operand(h, dt, T_ * N, "h");
+  check_operand(gs, dt, T_ * N, "grad_spikes");
+  check_operand(gh, dt, T_ * N, "grad_membrane");
+  check_operand(gv, dt, N, "grad_v");
+  check_operand(v0, dt, N, "v0");
+  check_operand(leak, dt, C, "leak");
+  check_operand(thr, dt, C, "threshold");
+  check_operand(gx, dt, T_ * N, "grad_x");
+  check_operand(gv0, dt, N, "grad_v0");
+  check_operand(gleak, dt, N, "grad_leak (per neuron)");
+  check_operand(gthr, dt, N, "grad_threshold (per neuron)");
+  TORCH_CHECK(C >= 1 && S >= 1, "leak/threshold need at least one channel and S >= 1");
+  const BwdArgs a{dt == at::kDouble, opt_ptr(gs), gs_scalar, opt_ptr(gh), opt_ptr(gv), h.data_ptr(), opt_ptr(v0),
+                  leak.data_ptr(), thr.data_ptr(), T_, N, C, S, kind, alpha, soft, detach, gx.data_ptr(),
+                  opt_mut_ptr(gv0), opt_mut_ptr(gleak), opt_mut_ptr(gthr)};
   KCALL(lif_bwd, a);
 }
 
 void two_exp_filter(const at::Tensor& in, double a, double b, bool reverse, double thr, const at::Tensor& out,
                     const std::optional<at::Tensor>& spikes) {
-  check2d(in, "input");
-  check2d(out, "out");
-  const FilterArgs f{is_double(in), in.data_ptr(), in.size(0), in.size(1), a, b, thr, reverse, out.data_ptr(),
+  TORCH_CHECK(in.dim() == 2, "input must be [T, N]");
+  const auto dt = kernel_dtype(in);
+  check_operand(in, dt, in.numel(), "input");
+  check_operand(out, dt, in.numel(), "out");
+  if (!reverse) check_operand(spikes, dt, in.numel(), "spikes");
+  const FilterArgs f{dt == at::kDouble, in.data_ptr(), in.size(0), in.size(1), a, b, thr, reverse, out.data_ptr(),
                      reverse ? nullptr : opt_mut_ptr(spikes)};
   KCALL(two_exp_filter, f);
 }
