@@ -43,7 +43,7 @@ def test_cpu_matches_reference_float32(reset, sur):
 
 
 def test_block_layout_does_not_change_results():
-    """One thread (one block per 8192 neurons) and two threads give the same bits."""
+    """1, 2 and 3 threads (three different block layouts) give the same bits."""
     x, v0, leak, thr = make_inputs((5, 3, 6000), False, torch.float32, 7, True)
     w = torch.randn(5, 3, 6000)
     results = []
