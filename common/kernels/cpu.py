@@ -5,7 +5,7 @@ default ``~/.cache/torch_extensions``) and portable: ``-O3`` without ``-march=na
 are compiled twice, for AVX2 and for the baseline ISA, in two translation units that ninja builds in
 parallel, and the AVX2 copy is chosen at run time when the CPU has it. OpenMP over neuron blocks
 (torch's own libgomp is reused at run time). Headers are tracked by ninja, so an edited kernel
-rebuilds. If the compiler, ninja or the headers are missing, :func:`load` returns ``None`` after one
+rebuilds. If the compiler, ninja or the headers are missing, :func:`load` returns ``False`` after one
 warning and the ``"cpu"`` backend reports itself as unavailable, so ``"auto"`` falls back to the
 PyTorch reference.
 """
