@@ -16,9 +16,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <new>
+#include <type_traits>
 
 namespace snn_repro_cpu {
 

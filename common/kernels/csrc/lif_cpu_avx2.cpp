@@ -1,8 +1,4 @@
 // The kernels (lif_kernels.h) compiled for x86 with AVX2; lif_cpu.cpp calls them when the CPU has it.
-#include <cmath>
-#include <cstring>
-#include <type_traits>
-
 #include "lif_common.h"
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,8 +1,4 @@
 // The kernels (lif_kernels.h) compiled for the baseline instruction set (no -march: portable build).
-#include <cmath>
-#include <cstring>
-#include <type_traits>
-
 #include "lif_common.h"
 
 #define SNN_REPRO_AVX2 0

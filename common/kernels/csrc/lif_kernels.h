@@ -1,6 +1,6 @@
 // Kernel templates of the fused CPU neuron (conventions in lif_common.h). No #include here: this file is
 // included inside a namespace by lif_cpu_avx2.cpp and lif_cpu_base.cpp (one copy per instruction set;
-// SNN_REPRO_AVX2 says which), after lif_common.h and the standard headers it needs.
+// SNN_REPRO_AVX2 says which), after lif_common.h, which includes the standard headers it needs.
 
 // exp for the sigmoid surrogate: std::exp keeps GCC from vectorizing the backward loop (6x slower), so
 // float uses 2^k * 2^f with a degree-6 Taylor polynomial for 2^f, |f| <= 1/2 (relative error < 2e-7).
@@ -268,28 +268,26 @@ void filter_impl(const T* in, int64_t T_, int64_t N, T a, T b, T thr, T* out, T*
     Scratch<T> st(2, nb);
     T* __restrict__ I = st[0];
     T* __restrict__ U = st[1];
-    {
-      for (int64_t i = 0; i < nb; ++i) I[i] = U[i] = T(0);
-      for (int64_t k = 0; k < T_; ++k) {
-        const int64_t t = REVERSE ? T_ - 1 - k : k;
-        const T* __restrict__ ip = in + t * N + n0;
-        T* __restrict__ op = out + t * N + n0;
-        if constexpr (!REVERSE) {
-          for (int64_t i = 0; i < nb; ++i) {
-            I[i] = a * I[i] + ip[i];
-            U[i] = b * U[i] + (T(1) - b) * I[i];
-            op[i] = U[i];
-          }
-          if constexpr (FIRE) {
-            T* __restrict__ sp = spikes + t * N + n0;
-            for (int64_t i = 0; i < nb; ++i) sp[i] = (U[i] / thr - T(1)) >= T(0) ? T(1) : T(0);
-          }
-        } else {
-          for (int64_t i = 0; i < nb; ++i) {
-            U[i] = b * U[i] + ip[i];           // adjoint of U
-            I[i] = a * I[i] + (T(1) - b) * U[i];  // adjoint of I == grad x
-            op[i] = I[i];
-          }
+    for (int64_t i = 0; i < nb; ++i) I[i] = U[i] = T(0);
+    for (int64_t k = 0; k < T_; ++k) {
+      const int64_t t = REVERSE ? T_ - 1 - k : k;
+      const T* __restrict__ ip = in + t * N + n0;
+      T* __restrict__ op = out + t * N + n0;
+      if constexpr (!REVERSE) {
+        for (int64_t i = 0; i < nb; ++i) {
+          I[i] = a * I[i] + ip[i];
+          U[i] = b * U[i] + (T(1) - b) * I[i];
+          op[i] = U[i];
+        }
+        if constexpr (FIRE) {
+          T* __restrict__ sp = spikes + t * N + n0;
+          for (int64_t i = 0; i < nb; ++i) sp[i] = (U[i] / thr - T(1)) >= T(0) ? T(1) : T(0);
+        }
+      } else {
+        for (int64_t i = 0; i < nb; ++i) {
+          U[i] = b * U[i] + ip[i];           // adjoint of U
+          I[i] = a * I[i] + (T(1) - b) * U[i];  // adjoint of I == grad x
+          op[i] = I[i];
         }
       }
     }
