@@ -2,8 +2,9 @@
 
 A :class:`Row` names one reported table entry: the dataset, architecture, time steps, the metrics
 the paper reports (value, or ``None`` when the number is unknown) and where the number comes from.
-Rows that exist only to reproduce a claim at reduced scale on the data available here
-(``scales=("mini", "smoke")``) say which claim they test in ``claim``.
+Rows that exist only to test a claim at reduced scale on the data available here have
+``scales=("mini", "smoke")``. The paper's claims (``common.claims.Claim``) are registered with its
+rows: each names the rows and metrics it is checked on (evaluated by ``scripts/make_results.py``).
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ class Row:
     source: str = ""  # where the reported value comes from
     scales: tuple = ("full", "smoke")  # scales at which this row can run
     not_run_here: Optional[str] = None  # why the full-scale row is not run on the project's CI machine
-    claim: str = ""  # for reduced-scale rows: the paper's claim it tests
     group: str = ""  # rows shown together (e.g. an ablation)
 
     def __post_init__(self):
@@ -48,6 +48,7 @@ class Paper:
     citation: str
     rows: dict = field(default_factory=dict)  # id -> Row, in registration order
     notes: str = ""
+    claims: tuple = ()  # common.claims.Claim, ...
 
     def rows_for(self, scale: str) -> list[Row]:
         return [r for r in self.rows.values() if scale in r.scales]
@@ -56,11 +57,15 @@ class Paper:
 _PAPERS: dict[str, Paper] = {}
 
 
-def register_paper(name: str, title: str, citation: str, rows: list[Row], notes: str = "") -> Paper:
+def register_paper(name: str, title: str, citation: str, rows: list[Row], notes: str = "",
+                   claims: tuple = ()) -> Paper:
+    from .claims import check_claim_rows
+
     ids = [r.id for r in rows]
     if len(set(ids)) != len(ids):
         raise ValueError(f"paper {name}: duplicate row ids in {ids}")
-    paper = Paper(name, title, citation, {r.id: r for r in rows}, notes)
+    check_claim_rows(name, claims, ids)
+    paper = Paper(name, title, citation, {r.id: r for r in rows}, notes, tuple(claims))
     _PAPERS[name] = paper
     return paper
 

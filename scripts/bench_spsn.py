@@ -4,14 +4,17 @@
 Cases (float32, CPU, ``--threads`` threads, default 2):
 - ``layer``:   one ``nn.Linear(700, 128)`` + neuron, input random spikes (5 % density), loss = sum of spikes.
 - ``network``: the paper's 700-128-128-128-20 network (``papers.spsn.model.SPSNNet``), cross-entropy loss.
-- ``neuron``:  the neuron alone at the issue's CPU reference points (T=1000, B=16, N=256) and
+- ``neuron``:  the neuron alone at two CPU reference shapes (T=1000, B=16, N=256) and
   (T=10000, B=4, N=128): SPSN = exact parallel filter + Bernoulli spikes; LIF = plain loop.
 Neurons: ``spsn_sb``, ``spsn_gs`` (parallel filter, method "auto"), ``lif_paper`` (the paper's plain per-step
 PyTorch loop) and ``lif_fast`` (parallel synaptic filter + the suite's LIF with ``backend="auto"``, i.e. the
 fused kernel when ``common.kernels`` provides one; its resolved name is recorded).
 Batch 64 at T = 100 and 1,000; at T = 10,000 the batch is reduced (``--batch-10k``, default 4) and the
 repetitions too (see the JSON's ``cases[].batch`` / ``reps``). Medians are reported; ratio = LIF / SPSN time.
-Writes ``results/spsn/bench_speed.json`` (read by ``papers/spsn/report.py`` for RESULTS.md).
+Writes ``results/bench/spsn_speed.json`` (its ``meta.fields`` explains every field; rendered by
+``papers/spsn/report.py``, and SPSN's speed claims are checked against it by ``scripts/make_results.py``). The
+paper's own figures are not in this script: the printed comparison takes them from the registry rows
+(``papers/spsn/rows.py``).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common.harness.provenance import git_state  # noqa: E402
+from common.registry import get_paper  # noqa: E402
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -103,13 +107,30 @@ def bench_neuron(name: str, T: int, B: int, N: int, reps: int) -> float:
     return _median_ms(fn, reps)
 
 
+FIELDS = {
+    "cases[]": "case (layer | network), T (time steps), batch, reps, filter (what the SPSN filter ran as)",
+    "cases[].<neuron>_ms": "median wall milliseconds of one training step (forward + backward of one batch) "
+                           "with that neuron: spsn_sb, spsn_gs, lif_paper (the paper's per-step loop), lif_fast "
+                           "(parallel synapse + the suite's fused LIF)",
+    "cases[].ratio_<lif>_<spsn>": "<lif>_ms / <spsn>_ms: how many times faster SPSN trains than that LIF",
+    "neuron_reference_points[]": "the neuron alone at (T, batch, N): spsn_ms, lif_paper_ms (median ms of a "
+                                 "forward + backward), ratio = lif_paper_ms / spsn_ms",
+}
+
+
+def paper_epoch_ratios() -> dict:
+    """The paper's LIF epoch time / each row's epoch time on SHD, as registered with its rows (``lif_epoch_ratio``)."""
+    rows = get_paper("spsn").rows.values()
+    return {r.id: r.reported["lif_epoch_ratio"] for r in rows if r.reported.get("lif_epoch_ratio") is not None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 1000, 10000])
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--batch-10k", type=int, default=4)
-    ap.add_argument("--out", default=str(ROOT / "results" / "spsn" / "bench_speed.json"))
+    ap.add_argument("--out", default=str(ROOT / "results" / "bench" / "spsn_speed.json"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lif_fast_backend = getattr(resolve_backend("auto", torch.device("cpu")), "__name__", "?")
@@ -131,16 +152,19 @@ def main() -> None:
                   f" | LIF/SPSN-SB x{row['ratio_lif_paper_spsn_sb']:.1f} (loop) x{row['ratio_lif_fast_spsn_sb']:.1f} (fast)",
                   flush=True)
     refs = []
-    for T, B, N, ref_lif, ref_spsn in ((1000, 16, 256, 240.0, 88.0), (10000, 4, 128, 2000.0, 120.0)):
+    for T, B, N in ((1000, 16, 256), (10000, 4, 128)):
         reps = 3
         r = {"case": "neuron", "T": T, "batch": B, "N": N, "reps": reps,
              "spsn_ms": round(bench_neuron("spsn", T, B, N, reps), 2),
-             "lif_paper_ms": round(bench_neuron("lif", T, B, N, reps), 2),
-             "reference_lif_loop_ms": ref_lif, "reference_chunked_scan_ms": ref_spsn}
+             "lif_paper_ms": round(bench_neuron("lif", T, B, N, reps), 2)}
         r["ratio"] = round(r["lif_paper_ms"] / r["spsn_ms"], 2)
         refs.append(r)
-        print(f"neuron   T={T:6d} B={B:3d} N={N} | SPSN (filter+SB) {r['spsn_ms']:.1f} ms (reference {ref_spsn} ms)"
-              f" | LIF loop {r['lif_paper_ms']:.1f} ms (reference {ref_lif} ms) | x{r['ratio']:.1f}", flush=True)
+        print(f"neuron   T={T:6d} B={B:3d} N={N} | SPSN (filter+SB) {r['spsn_ms']:.1f} ms"
+              f" | LIF loop {r['lif_paper_ms']:.1f} ms | x{r['ratio']:.1f}", flush=True)
+    paper = paper_epoch_ratios()
+    if paper:
+        print("paper (SHD, official code, GPU): LIF epoch time / the row's epoch time: "
+              + ", ".join(f"{k} x{v}" for k, v in paper.items()), flush=True)
     out = {
         "meta": {"date": datetime.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
                  "code": git_state(),
@@ -150,7 +174,8 @@ def main() -> None:
                  "notes": (f"forward+backward, float32, median of reps after 1 warm-up; batch {args.batch} "
                            f"(T<10000) and {args.batch_10k} at T=10000 with 2 reps to keep the run under ~8 min; "
                            "ratio = LIF time / SPSN time. Absolute times depend on the machine's load (load_average)."),
-                 "load_average": list(os.getloadavg())},
+                 "load_average": list(os.getloadavg()),
+                 "fields": FIELDS},
         "cases": cases,
         "neuron_reference_points": refs,
     }

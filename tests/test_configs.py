@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from common.harness.run import apply_scale, resolve_runner
+from common.harness.run import compose_row, resolve_runner
 from common.registry import get_paper, list_papers
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -21,8 +21,7 @@ def test_papers_are_registered():
 @pytest.mark.parametrize("paper,row,scale", ROWS, ids=[f"{p}/{r}@{s}" for p, r, s in ROWS])
 def test_experiment_config_composes(paper, row, scale):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("reproduce", overrides=[f"paper={paper}", f"row={row}", f"+experiment={paper}/{row}"])
-    cfg = apply_scale(cfg, scale, [])
+        cfg = compose_row(paper, row, scale)
     resolved = OmegaConf.to_container(cfg, resolve=True)  # every interpolation resolves
     assert resolved["scale"] == scale and callable(resolve_runner(cfg.runner))
     assert "_target_" in resolved["data"]
@@ -34,7 +33,7 @@ def test_group_overrides_compose(overrides):
     paper = PAPERS[0]
     row = next(iter(get_paper(paper).rows))
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("reproduce", overrides=[f"paper={paper}", f"+experiment={paper}/{row}", *overrides])
+        cfg = compose("reproduce", overrides=[f"paper={paper}", f"experiment={paper}/{row}", *overrides])
     OmegaConf.to_container(cfg, resolve=True)
     if "trainer=ddp_cpu" in overrides:
         assert cfg.trainer.strategy == "ddp" and cfg.trainer.devices == 2 and cfg.trainer.accelerator == "cpu"
@@ -47,3 +46,16 @@ def test_every_paper_has_smoke_tests(paper):
     tests = list((Path(__file__).parent / paper).glob("test_*.py"))
     assert tests, f"no tests/{paper}/"
     assert any("smoke" in t.read_text() and "get_paper" in t.read_text() for t in tests)
+
+
+@pytest.mark.parametrize("scale,seeds", [("mini", [0, 1, 2]), ("full", [0]), ("smoke", [0])])
+def test_scales_are_a_config_group_with_their_seeds(scale, seeds):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("reproduce", overrides=[f"scale={scale}"])
+    assert cfg.scale == scale and list(cfg.seeds) == seeds
+
+
+def test_experiment_configs_hold_no_regression_bands():
+    # regression bands come from the seed spread of committed results (scripts/make_results.py), not configs
+    offenders = [str(p) for p in CONFIGS.rglob("*.yaml") if "tolerance:" in p.read_text()]
+    assert not offenders, offenders

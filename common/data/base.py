@@ -61,12 +61,18 @@ class ArrayDataModule(L.LightningDataModule):
     """Base data module: subclasses implement :meth:`build` returning (train, val, test) datasets.
 
     Common options: ``batch_size``, ``eval_batch_size``, ``num_workers``, ``train_subset`` /
-    ``val_subset`` / ``test_subset`` (deterministic random subsets for reduced-scale runs), ``seed``.
+    ``val_subset`` / ``test_subset`` (deterministic random subsets for reduced-scale runs).
+
+    Two seeds: ``data_seed`` fixes the data itself (train/val split, subsets, test subset: identical for
+    every training seed); ``seed`` drives the training shuffle (:class:`EpochSeededSampler`).
     """
+
+    SPLIT_SEED = 12345  # base of every held-out split; ``data_seed`` is added to it
 
     def __init__(self, data_dir: Optional[str] = None, batch_size: int = 64, eval_batch_size: Optional[int] = None,
                  num_workers: int = 0, train_subset: Optional[int] = None, val_subset: Optional[int] = None,
-                 test_subset: Optional[int] = None, seed: int = 0, download: bool = False, collate_fn=None):
+                 test_subset: Optional[int] = None, seed: int = 0, data_seed: int = 0, download: bool = False,
+                 collate_fn=None):
         super().__init__()
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -75,9 +81,15 @@ class ArrayDataModule(L.LightningDataModule):
         self.data_dir = resolve_data_dir(data_dir)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size or batch_size)
         self.num_workers, self.seed, self.download = int(num_workers), int(seed), bool(download)
+        self.data_seed = int(data_seed)
         self.subsets = {"train": train_subset, "val": val_subset, "test": test_subset}
         self.collate_fn = collate_fn
         self._splits: Optional[dict[str, Dataset]] = None
+
+    @property
+    def split_seed(self) -> int:
+        """Seed of a data module's held-out (train/val) split: fixed by ``data_seed``, never by ``seed``."""
+        return self.SPLIT_SEED + self.data_seed
 
     # -- to implement -------------------------------------------------------------------------
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
@@ -88,7 +100,7 @@ class ArrayDataModule(L.LightningDataModule):
         if self._splits is None:
             train, val, test = self.build()
             self._splits = {
-                name: _subset(ds, self.subsets[name], self.seed + i)
+                name: _subset(ds, self.subsets[name], self.data_seed + i)
                 for i, (name, ds) in enumerate((("train", train), ("val", val), ("test", test)))
             }
 

@@ -7,7 +7,7 @@ Layout under the data root (what ``torchvision.datasets.CIFAR10/100`` download a
 
 Training augmentation: random crop 32 with zero padding 4 and horizontal flip (on tensors, from the
 global torch RNG, so seeded runs repeat); then per-dataset normalisation (DIET-SNN's constants by
-default). ``val_size`` training images are held out (fixed split seed) for model selection.
+default). ``val_size`` training images are held out (split seed fixed by `data_seed`) for model selection.
 
 Files are read by ``torchvision.datasets.CIFAR10/100`` after checking the official md5s
 (``verify_md5=false`` skips that check). ``fake=True`` (smoke tests only): write a tiny dataset *in the
@@ -174,7 +174,7 @@ class _CIFARDataModule(ArrayDataModule):
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
         xtr, ytr, self.class_names = load_cifar(self.data_dir, self.variant, "train", self.download, self.verify_md5)
         xte, yte, _ = load_cifar(self.data_dir, self.variant, "test", self.download, self.verify_md5)
-        perm = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(12345))
+        perm = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size:]
         if self.val_size == 0:  # no held-out split: validate on the test set (the official code's practice)
             val = CIFARDataset(xte, yte, self.mean, self.std)

@@ -101,7 +101,7 @@ class ImageNetDataModule(ArrayDataModule):
         self.class_names = train.classes
         if self.val_size > 0:
             held = ImageFolder(str(root / "train"), transform=self._transforms(False))
-            perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(12345)).tolist()
+            perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
             return (Subset(_Checked(train), sorted(perm[self.val_size:])),
                     Subset(_Checked(held), sorted(perm[: self.val_size])), _Checked(val))
         return _Checked(train), _Checked(val), _Checked(val)

@@ -6,7 +6,7 @@
   ``permutation_seed`` (psMNIST; identical on every machine).
 
 Files are read from ``<data_dir>/mnist/`` (or torchvision's ``<data_dir>/MNIST/raw/``), gzipped
-or not. The 60k training images are split into train / val with a fixed seed.
+or not. The 60k training images are split into train / val with a seed fixed by `data_seed`.
 """
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def mnist_view(images: torch.Tensor, view: str, normalize: bool = True, permutat
 class MNISTDataModule(ArrayDataModule):
     """MNIST in the ``static`` / ``sequential`` / ``permuted`` view (see module docstring).
 
-    ``val_size`` images are held out of the 60k training set (fixed split seed) for model selection.
+    ``val_size`` images are held out of the 60k training set (split seed fixed by `data_seed`) for model selection.
     """
 
     def __init__(self, view: str = "static", normalize: bool = True, val_size: int = 5000,
@@ -121,6 +121,6 @@ class MNISTDataModule(ArrayDataModule):
         xte, yte = load_mnist(self.data_dir, "test", self.download)
         xtr = mnist_view(xtr, self.view, self.normalize, self.permutation_seed)
         xte = mnist_view(xte, self.view, self.normalize, self.permutation_seed)
-        train_idx, val_idx = train_val_indices(len(xtr), self.val_size)
+        train_idx, val_idx = train_val_indices(len(xtr), self.val_size, self.split_seed)
         return (TensorDataset(xtr[train_idx], ytr[train_idx]), TensorDataset(xtr[val_idx], ytr[val_idx]),
                 TensorDataset(xte, yte))

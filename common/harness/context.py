@@ -6,12 +6,13 @@ from typing import Any, Callable, Optional
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from ..lightning.callbacks import EpochTimer
 from ..registry import Row
+from .distributed import broadcast, is_global_zero, register_launched
 from .pipeline import config_hash, run_stage
 
 __all__ = ["RunContext"]
@@ -24,15 +25,33 @@ class RunContext:
         self.cfg, self.row = cfg, row
         self.paper, self.scale, self.seed = str(cfg.paper), str(cfg.scale), int(cfg.seed)
         key = OmegaConf.to_container(cfg, resolve=True)
-        for k in ("logger", "paths", "hydra", "ckpt_path", "callbacks"):
+        for k in ("logger", "paths", "hydra", "seeds", "callbacks"):  # seeds: the list a command runs, not this run
             key.pop(k, None)  # type: ignore[union-attr]
+        self.run_settings = self._run_settings(cfg)
+        key["callbacks"] = self.run_settings["callbacks"]  # type: ignore[index]
         self.run_dir = Path(cfg.paths.runs_dir) / self.paper / row.id / f"{self.scale}-seed{self.seed}-{config_hash(key)}"
         self.stages_root = Path(cfg.paths.runs_dir) / self.paper / "_stages"
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.extras: dict[str, Any] = {}  # per-layer tables, learned parameters, ... -> result JSON
         self.stage_log: list[dict] = []
         self._resume_from: Optional[str] = cfg.get("ckpt_path")
-        self.is_global_zero = True
+
+    @property
+    def is_global_zero(self) -> bool:
+        """Rank 0 (known before a Trainer exists): the only process that writes files and prints."""
+        return is_global_zero()
+
+    @staticmethod
+    def _run_settings(cfg: DictConfig) -> dict:
+        """Settings outside a stage's own config that change what it computes, part of every stage's hash:
+        the checkpoint a run starts from, extra callbacks (except those whose class sets
+        ``result_neutral = True``), torch threads (epoch times) and the data seed."""
+        callbacks, given = {}, cfg.get("callbacks")
+        for name, cb in (OmegaConf.to_container(given, resolve=True) if given else {}).items():
+            if cb is not None and not getattr(get_class(cb["_target_"]), "result_neutral", False):
+                callbacks[name] = cb
+        return {"ckpt_path": cfg.get("ckpt_path"), "callbacks": callbacks, "threads": cfg.get("threads"),
+                "data_seed": cfg.get("data_seed", 0)}
 
     # ------------------------------------------------------------------ logging
     def log(self, msg: str) -> None:
@@ -42,8 +61,8 @@ class RunContext:
     # ------------------------------------------------------------------ stages
     def stage(self, name: str, fn: Callable[[Path], dict], depends: Any) -> dict:
         """Run (or reuse) a stage; ``depends`` is what the stage's result depends on."""
-        depends = {"scale": self.scale, "seed": self.seed, "stage": depends}
-        result, info = run_stage(self.stages_root, name, fn, depends, log=self.log, is_global_zero=self.is_global_zero)
+        depends = {"scale": self.scale, "seed": self.seed, "run": self.run_settings, "stage": depends}
+        result, info = run_stage(self.stages_root, name, fn, depends, log=self.log)
         self.stage_log.append({"stage": name, "hash": config_hash(depends), **info})
         return result
 
@@ -65,7 +84,6 @@ class RunContext:
         trainer_cfg.update(overrides)  # type: ignore[union-attr]
         trainer = instantiate(trainer_cfg, callbacks=callbacks, logger=logger, default_root_dir=str(stage_dir),
                               _convert_="all")
-        self.is_global_zero = trainer.is_global_zero
         return trainer
 
     def _logger_extra(self, name: str) -> dict:
@@ -84,9 +102,11 @@ class RunContext:
             ckpt, self._resume_from = self._resume_from, None  # a user's ckpt_path resumes the first fit
         elif last.is_file():
             ckpt = str(last)
+        ckpt = broadcast(ckpt)  # under DDP rank 0 decides (another rank might see a checkpoint it writes)
         if ckpt:
             self.log(f"resuming from {ckpt}")
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+        register_launched(trainer)  # rank 0 waits for the processes DDP started at the end of the command
         timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)
         if timer is not None:
             self.extras.setdefault("train_epoch_seconds", {})[Path(stage_dir).name] = timer.train_epoch_seconds

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from .distributed import barrier, broadcast, is_global_zero, world
+
 __all__ = ["config_hash", "run_stage"]
 
 
@@ -37,25 +39,33 @@ def config_hash(obj: Any, n: int = 10) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 
-def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, log=print,
-              is_global_zero: bool = True) -> tuple[dict, dict]:
+def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, log=print) -> tuple[dict, dict]:
     """Run or reuse a stage. Returns ``(result, info)``; ``info`` has the stage's own compute seconds
-    (measured when it ran, also when it is reused now) and whether it was reused."""
+    (measured when it ran, also when it is reused now) and whether it was reused.
+
+    Under DDP (see :mod:`.distributed`) rank 0 decides whether the stage is finished and writes its files
+    (``depends.json``, ``done.json``); every rank runs ``fn`` (its Trainer needs all of them) and returns
+    rank 0's result, received after rank 0 has written ``done.json``."""
     stage_dir = Path(root) / f"{name}-{config_hash(depends)}"
     done = stage_dir / "done.json"
-    if done.is_file():
+    # a rank that looked at the file itself could see the marker rank 0 writes a moment later and skip
+    # the stage the others run; a process still alone (before its first fit) can only look itself
+    alone = world()[1] == 1
+    stored = broadcast(json.loads(done.read_text()) if (alone or is_global_zero()) and done.is_file() else None)
+    if stored is not None:
         log(f"[stage {name}] finished earlier, reusing {stage_dir}")
-        stored = json.loads(done.read_text())
         return stored["result"], {"seconds": stored.get("seconds"), "reused": True}
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    if is_global_zero:
+    if is_global_zero():
+        stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "depends.json").write_text(json.dumps(_plain(depends), indent=1, sort_keys=True, default=str))
     log(f"[stage {name}] running in {stage_dir}")
     t0 = time.perf_counter()
     result = fn(stage_dir)
     seconds = round(time.perf_counter() - t0, 2)
-    if is_global_zero:
+    barrier()  # every rank finished the stage (one that failed fails this barrier): only then it is done
+    if is_global_zero():
         tmp = done.with_suffix(".tmp")
         tmp.write_text(json.dumps({"stage": name, "result": result, "seconds": seconds}, indent=1, sort_keys=True))
         tmp.replace(done)
+    result, seconds = broadcast((result, seconds))  # the others wait here until done.json is written
     return result, {"seconds": seconds, "reused": False}

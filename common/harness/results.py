@@ -1,4 +1,4 @@
-"""Machine-readable row results: one JSON per (paper, row), the only source of RESULTS.md's numbers."""
+"""Machine-readable row results: one JSON per (paper, row, seed), the only source of RESULTS.md's numbers."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ from typing import Any, Optional
 from ..registry import Row
 from .provenance import provenance as current_provenance
 
-SCHEMA = 1
+SCHEMA = 2  # 2: one file per seed (<paper>/<row>/seed<seed>.json), `data_seed` recorded
 
 
 def _clean(obj: Any) -> Any:
@@ -27,29 +27,17 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
-def check_tolerance(metrics: dict, tolerance: dict) -> dict:
-    """``{metric: {"value", "band", "ok"}}``; a missing metric fails its band."""
-    out = {}
-    for name, band in (tolerance or {}).items():
-        lo, hi = band
-        v = metrics.get(name)
-        ok = v is not None and (lo is None or v >= lo) and (hi is None or v <= hi)
-        out[name] = {"value": v, "band": [lo, hi], "ok": bool(ok)}
-    return out
-
-
-def build_result(*, paper: str, row: Row, scale: str, seed: int, metrics: dict, extras: dict, config: dict,
-                 wall_time_s: float, stages: list, tolerance: Optional[dict] = None,
-                 provenance: Optional[dict] = None) -> dict:
+def build_result(*, paper: str, row: Row, scale: str, seed: int, data_seed: int, metrics: dict, extras: dict,
+                 config: dict, wall_time_s: float, stages: list, provenance: Optional[dict] = None) -> dict:
     return _clean({
         "schema": SCHEMA,
         "paper": paper,
         "row": row.to_dict(),
         "scale": scale,
         "seed": seed,
+        "data_seed": data_seed,  # data splits / subsets / test subset (the same for every seed)
         "metrics": metrics,
         "reported": row.reported,
-        "tolerance": check_tolerance(metrics, tolerance or {}),
         "extras": extras,
         "stages": stages,
         "wall_time_s": round(wall_time_s, 1),  # this invocation (reused stages cost ~0)
@@ -57,6 +45,11 @@ def build_result(*, paper: str, row: Row, scale: str, seed: int, metrics: dict, 
         "provenance": provenance or current_provenance(),
         "config": config,
     })
+
+
+def result_path(results_dir: str | Path, paper: str, row: str, seed: int) -> Path:
+    """Where a committed result lives: one file per seed, ``<results_dir>/<paper>/<row>/seed<seed>.json``."""
+    return Path(results_dir) / paper / row / f"seed{int(seed)}.json"
 
 
 def write_result(result: dict, path: Path) -> Path:
@@ -68,13 +61,29 @@ def write_result(result: dict, path: Path) -> Path:
 
 
 def load_results(root: Path) -> list[dict]:
+    """Every result file ``<root>/<paper>/<row>/seed<seed>.json``, sorted by path, each with its
+    path under ``"_path"``. A result file of another schema (including the old one-level layout
+    ``<root>/<paper>/<row>.json``) is an error, never skipped."""
+    root = Path(root)
     out = []
-    for p in sorted(Path(root).glob("*/*.json")):
-        try:
-            d = json.loads(p.read_text())
-        except json.JSONDecodeError as e:
-            raise ValueError(f"result file {p} is not valid JSON: {e}") from e
-        if isinstance(d, dict) and d.get("schema") == SCHEMA and "row" in d:
-            d["_path"] = str(p)
-            out.append(d)
+    for p in sorted(root.glob("*/*.json")):
+        d = _read(p) if p.parent.name != "bench" else {}
+        if isinstance(d, dict) and "schema" in d:
+            raise ValueError(f"result file {p} has schema {d['schema']!r} in the old layout; this "
+                             f"version reads schema {SCHEMA} files at <results>/<paper>/<row>/seed<seed>.json")
+    for p in sorted(root.glob("*/*/seed*.json")):
+        d = _read(p)
+        if not isinstance(d, dict) or d.get("schema") != SCHEMA or "row" not in d:
+            schema = d.get("schema") if isinstance(d, dict) else None
+            raise ValueError(f"result file {p} has unknown schema {schema!r} (this version reads schema {SCHEMA} "
+                             "with a 'row' entry): regenerate it with scripts/reproduce.py")
+        d["_path"] = str(p)
+        out.append(d)
     return out
+
+
+def _read(p: Path) -> Any:
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"result file {p} is not valid JSON: {e}") from e

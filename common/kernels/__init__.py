@@ -1,9 +1,10 @@
 """Fused neuron kernels: registers the ``"cpu"`` (C++ extension) and ``"triton"`` backends.
 
-Imported lazily by :func:`common.neurons.backends.resolve_backend`. Each backend's ``available``
-probe is cheap after the first call; if a backend cannot be used (no compiler, no triton, no GPU)
-the probe returns ``False`` — with one warning for a failed C++ build — and ``"auto"`` falls back
-to the PyTorch reference.
+Imported lazily by :func:`common.neurons.backends.resolve_name` (the registry and the one resolver of
+``"auto"`` live in :mod:`common.neurons.backends`). Each backend's ``available`` probe is cheap after the
+first call. Only a missing compiler makes a backend unavailable — a failed C++ build (:mod:`.cpu`) or triton
+not installed where it would run, each with one warning — and ``"auto"`` then uses the PyTorch reference;
+any other error (an ``ImportError`` inside this package included) is raised.
 
 - ``lif_multistep_cpu`` / ``lif_multistep_triton``: drop-in versions of ``lif_multistep_torch``.
 - :func:`common.kernels.filter.two_exp_filter`: SPSN's fused two-exponential filter.
@@ -21,6 +22,7 @@ from ..neurons.functional import MultiStepOutput
 from ..surrogate import Surrogate, Triangle
 from . import cpu as _cpu
 from . import ops
+from .filter import two_exp_filter
 from .lif import lif_multistep_fused
 
 __all__ = ["lif_multistep_cpu", "lif_multistep_triton", "triton_available", "two_exp_filter"]
@@ -29,16 +31,23 @@ _TRITON: dict = {"checked": False, "module": None, "error": None}
 
 
 def _triton_module():
+    """The Triton kernel module, or ``None`` (one warning) when triton itself is not installed."""
     if not _TRITON["checked"]:
-        _TRITON["checked"] = True
         try:
-            from . import triton_lif
+            import triton  # noqa: F401
+        except ModuleNotFoundError as exc:
+            if exc.name != "triton":
+                raise
+            _TRITON["checked"], _TRITON["error"] = True, f"{type(exc).__name__}: {exc}"
+            warnings.warn("snn-repro: triton is not installed, so the 'triton' neuron backend is unavailable and "
+                          "backend='auto' uses the PyTorch reference on CUDA tensors (pip install triton).",
+                          RuntimeWarning, stacklevel=2)
+            return None
+        from . import triton_lif
 
-            ops.lif_op("triton")
-            ops.filter_op("triton")
-            _TRITON["module"] = triton_lif
-        except Exception as exc:  # noqa: BLE001 - no triton / broken install: backend unavailable
-            _TRITON["error"] = f"{type(exc).__name__}: {exc}"
+        ops.lif_op("triton")
+        ops.filter_op("triton")
+        _TRITON["checked"], _TRITON["module"] = True, triton_lif
     return _TRITON["module"]
 
 
@@ -83,13 +92,13 @@ lif_multistep_cpu = _fused_backend("cpu", lambda device: _cpu if _cpu.available(
 lif_multistep_triton = _fused_backend("triton", lambda device: _triton_module(), lambda: _TRITON["error"])
 
 
-register_backend("cpu", lif_multistep_cpu, available=_cpu.available)
-register_backend("triton", lif_multistep_triton, available=triton_available)
+register_backend("cpu", lif_multistep_cpu, available=_cpu.available,
+                 two_exp_filter=lambda x, a, b: two_exp_filter(x, a, b, backend="cpu"))
+register_backend("triton", lif_multistep_triton, available=triton_available,
+                 two_exp_filter=lambda x, a, b: two_exp_filter(x, a, b, backend="triton"))
 
 # define the custom ops now (cheap), so torch.compile never traces their creation
 ops.lif_op("cpu")
 ops.filter_op("cpu")
 if torch.cuda.is_available() or os.environ.get("TRITON_INTERPRET", "0") == "1":
     _triton_module()
-
-from .filter import two_exp_filter  # noqa: E402

@@ -7,7 +7,7 @@ parallel, and the AVX2 copy is chosen at run time when the CPU has it. OpenMP ov
 (torch's own libgomp is reused at run time). Headers are tracked by ninja, so an edited kernel
 rebuilds. If the compiler, ninja or the headers are missing, :func:`load` returns ``False`` after one
 warning and the ``"cpu"`` backend reports itself as unavailable, so ``"auto"`` falls back to the
-PyTorch reference.
+PyTorch reference; an ``ImportError`` is raised, never taken for a missing compiler.
 """
 from __future__ import annotations
 
@@ -60,8 +60,10 @@ def load(verbose: bool = False) -> bool:
             _STATE["ok"] = _ops_registered()
             if not _STATE["ok"]:
                 raise RuntimeError("extension loaded but its ops are not registered")
-        except Exception as exc:  # noqa: BLE001 - any build problem means: use the reference
-            _STATE["ok"], _STATE["error"] = False, f"{type(exc).__name__}: {exc}"
+        except ImportError:
+            raise  # a broken install, not a missing compiler: never hidden behind the fallback (nor cached)
+        except Exception as exc:  # noqa: BLE001 - a failed build (no compiler/ninja/headers): use the reference
+            _STATE["tried"], _STATE["ok"], _STATE["error"] = True, False, f"{type(exc).__name__}: {exc}"
             warnings.warn(
                 "snn-repro: the fused CPU neuron kernels could not be built "
                 f"({_STATE['error'].splitlines()[0][:300]}); falling back to the PyTorch reference "
@@ -69,7 +71,7 @@ def load(verbose: bool = False) -> bool:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        finally:
+        else:
             _STATE["tried"] = True
     return _STATE["ok"]
 

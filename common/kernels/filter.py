@@ -16,6 +16,7 @@ from typing import Optional
 
 import torch
 
+from ..neurons.backends import resolve_name
 from ..neurons.functional import bernoulli_spike
 from ..surrogate import Surrogate, get_surrogate
 
@@ -28,26 +29,16 @@ def two_exp_filter_torch(x_seq: torch.Tensor, alpha: float, beta: float) -> torc
 
 
 def _impl_for(backend: str, device: torch.device):
-    from . import _triton_module, triton_available
+    """``(name, kernel module)`` of the backend ``backend`` resolves to on ``device`` (module ``None``: torch)."""
+    from . import _triton_module
     from . import cpu as _cpu
 
-    if backend == "auto":
-        if device.type == "cpu" and _cpu.available(device):
-            return "cpu", _cpu
-        if device.type == "cuda" and triton_available(device):
-            return "triton", _triton_module()
-        return "torch", None
-    if backend == "torch":
-        return "torch", None
-    if backend == "cpu":
-        if not _cpu.available(device):
-            raise RuntimeError(f"backend 'cpu' is not available on {device}")
-        return "cpu", _cpu
-    if backend == "triton":
-        if not triton_available(device):
-            raise RuntimeError(f"backend 'triton' is not available on {device}")
-        return "triton", _triton_module()
-    raise ValueError(f"backend must be one of ('auto', 'torch', 'cpu', 'triton'), got {backend!r}")
+    name = resolve_name(backend, device)
+    if name == "cpu":
+        return name, _cpu
+    if name == "triton":
+        return name, _triton_module()
+    return name, None
 
 
 class _FilterFunction(torch.autograd.Function):

@@ -2,10 +2,12 @@
 
 Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``val/acc_best``, ``test/loss``,
 ``test/acc``; at validation and test it collects energy/activity metrics with hooks
-(:mod:`common.metrics`) when ``energy=True``. The model maps a batch of inputs to logits; time
+(:mod:`common.metrics`) when ``energy=True``: ``<split>/energy/*`` and, for a model with spiking neurons,
+``<split>/spikes_per_neuron_step``. The model maps a batch of inputs to logits; time
 steps, encoders and readouts live inside the model. A model may define ``regularization_loss()``
-(added to the training loss, e.g. SPSN's spike-count regulariser) and ``eval_seed(seed)``
-(called before every evaluation epoch so stochastic evaluation repeats).
+(added to the training loss, e.g. SPSN's spike-count regulariser). Before every evaluation epoch the
+model's stochastic modules are seeded with ``eval_seed`` (:func:`common.stochastic.seed_evaluation`; the
+harness sets it to the run's ``seed``), so a stochastic evaluation repeats.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from ..neurons import constrain_parameters
+from ..stochastic import seed_evaluation
 
 __all__ = ["ClassificationModule", "NonFiniteLossError"]
 
@@ -103,9 +106,7 @@ class ClassificationModule(L.LightningModule):
 
     # ------------------------------------------------------------------ evaluation
     def _eval_start(self, split: str) -> None:
-        seeder = getattr(self.model, "eval_seed", None)
-        if callable(seeder):
-            seeder(self.eval_seed)
+        seed_evaluation(self.model, self.eval_seed)
         if self.energy:
             from ..metrics import OpsMonitor
 
@@ -127,9 +128,13 @@ class ClassificationModule(L.LightningModule):
         if self.monitor is not None:
             self.energy_report[split] = {"totals": self.monitor.compute(), "layers": self.monitor.table(),
                                          "activity": self.monitor.activity()}
-            for k, v in self.energy_report[split]["totals"].items():
+            totals = self.energy_report[split]["totals"]
+            for k, v in totals.items():
                 if isinstance(v, (int, float)) and math.isfinite(v):
                     self.log(f"{split}/energy/{k}", float(v), on_step=False, on_epoch=True, sync_dist=False)
+            if self.monitor.neurons:  # spiking model: mean spikes per neuron per time step, all spiking layers
+                self.log(f"{split}/spikes_per_neuron_step", float(totals["spike_rate"]), on_step=False,
+                         on_epoch=True, sync_dist=False)
             self.monitor.detach()
             self.monitor = None
 

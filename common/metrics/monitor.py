@@ -2,7 +2,8 @@
 
 ``OpsMonitor(model)`` registers forward hooks (model code unchanged) on every counted layer
 (``Linear``, ``Conv1d/2d/3d``, ``LSTM/GRU/RNN`` and their cells) and every spiking neuron
-(:class:`common.neurons.SpikingNeuron` with ``emits_spikes``), and accumulates the counts of
+(:class:`common.neurons.SpikingNeuron` with ``emits_spikes``; a neuron nested in another is not hooked
+again), and accumulates the counts of
 :mod:`common.metrics.ops` / :mod:`common.metrics.activity` into torchmetrics ``Metric`` states
 (``dist_reduce_fx="sum"``), so that :meth:`OpsMonitor.compute` is DDP-correct.
 
@@ -133,6 +134,7 @@ class OpsMonitor:
         self.layers: list[tuple[str, nn.Module]] = []
         self.neurons: list[tuple[str, nn.Module]] = []
         seen: set[int] = set()
+        hooked: list[str] = []  # raw names of the hooked neurons
         for name, m in model.named_modules():
             if name in excl or id(m) in seen:
                 continue
@@ -140,6 +142,9 @@ class OpsMonitor:
                 self.layers.append((name or type(m).__name__, m))
                 seen.add(id(m))
             elif isinstance(m, SpikingNeuron) and getattr(m, "emits_spikes", True):
+                if any(outer == "" or name.startswith(f"{outer}.") for outer in hooked):
+                    continue  # a neuron inside a spiking neuron (e.g. SPSN's PaperLIF wraps a LIF): counted once
+                hooked.append(name)
                 self.neurons.append((name or type(m).__name__, m))
                 seen.add(id(m))
         self.ops = LayerOps(len(self.layers))

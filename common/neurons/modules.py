@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
+from ..stochastic import StochasticModule
 from ..surrogate import Surrogate, get_surrogate
 from .backends import check_backend_name, resolve_backend
 from .functional import RESETS, as_param_tensor, bernoulli_spike, integrate_multistep, lif_step
@@ -174,27 +175,26 @@ class IF(LIF):
         super().__init__(leak=1.0, threshold=threshold, learn_leak=False, **kwargs)
 
 
-class BernoulliNeuron(SpikingNeuron):
+class BernoulliNeuron(SpikingNeuron, StochasticModule):
     """Stochastic neuron: input is a firing probability (or a logit with ``logits=True``).
 
     ``s ~ Bernoulli(p)`` with a straight-through gradient (``grad="identity"`` or SPSN's ``"p"``).
-    Pass a seeded ``torch.Generator`` through :meth:`set_generator` for repeatable sampling.
+    ``generator``: a fixed generator for every call; without it, training draws from the global RNG and
+    evaluation from the generator of :func:`common.stochastic.seed_evaluation`.
     Works on any layout; the step mode only affects state handling (there is none).
     """
 
-    def __init__(self, logits: bool = False, grad: str = "identity", step_mode: str = "multi"):
+    def __init__(self, logits: bool = False, grad: str = "identity", step_mode: str = "multi",
+                 generator: Optional[torch.Generator] = None):
         super().__init__(step_mode)
         if grad not in ("identity", "p"):
             raise ValueError(f"grad must be 'identity' or 'p', got {grad!r}")
         self.logits, self.grad = logits, grad
-        self.generator: Optional[torch.Generator] = None
-
-    def set_generator(self, generator: Optional[torch.Generator]) -> None:
         self.generator = generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         p = torch.sigmoid(x) if self.logits else x
-        return bernoulli_spike(p, self.generator, self.grad)
+        return bernoulli_spike(p, self.generator_for(x), self.grad)
 
 
 class Integrator(SpikingNeuron):

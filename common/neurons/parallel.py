@@ -36,6 +36,8 @@ from typing import Optional
 
 import torch
 
+from .backends import resolve_filter
+
 __all__ = [
     "METHODS",
     "AUTO_TABLE",
@@ -51,8 +53,8 @@ __all__ = [
 METHODS = ("sequential", "chunked", "fft", "doubling", "fused", "auto")
 
 # (max T, method, chunk): the first entry whose max T >= T is used by method="auto".
-# Measured with scripts/bench_spsn.py --tune on the project's 2-core CPU (float32, B*N = 8192 channels,
-# forward + backward); see results/spsn/bench_speed.json["tune"] for the numbers behind it.
+# Chosen from timings on the project's 2-core CPU (float32, B*N = 8192 channels, forward + backward); those
+# timings are not kept. Where the fused kernel exists (common.kernels), "auto" uses it instead.
 AUTO_TABLE: tuple = ((64, "chunked", 0), (2048, "chunked", 32), (10 ** 12, "chunked", 32))
 
 
@@ -293,16 +295,8 @@ def resolve_method(method: str, T: int, chunk: Optional[int] = None) -> tuple[st
 
 
 def _fused_filter(device: torch.device):
-    """The fused two-exponential filter of :mod:`common.kernels` for ``device``, or ``None``."""
-    try:
-        from common.kernels import filter as kfilter
-        from common.kernels import cpu as kcpu
-        from common.kernels import triton_available
-    except ImportError:
-        return None
-    if (device.type == "cpu" and kcpu.available(device)) or (device.type == "cuda" and triton_available(device)):
-        return lambda x, a, b: kfilter.two_exp_filter(x, a, b, backend="auto")
-    return None
+    """The fused two-exponential filter ``backend="auto"`` resolves to on ``device`` (:mod:`.backends`), or ``None``."""
+    return resolve_filter("auto", device)
 
 
 def lti_filter(x: torch.Tensor, coefs: tuple, method: str = "auto", chunk: Optional[int] = None) -> torch.Tensor:

@@ -7,8 +7,9 @@ the SNN (:func:`to_snn`). Both are bias-free, without BatchNorm, with average po
 SNN specifics (paper / official code):
 
 - direct input encoding: the analog (normalised) image enters the first conv at every step
-  (``encoding="direct"``); ``encoding="poisson"`` is the rate-coded ablation (Bernoulli spikes with
-  ``P = pixel in [0, 1]`` per step; ``rate_mean``/``rate_std`` undo the input normalisation);
+  (``encoding="direct"``); ``encoding="poisson"`` is the rate-coded ablation (:class:`common.encoders.RateEncoder`:
+  Bernoulli spikes with ``P = pixel in [0, 1]`` per step; ``rate_mean``/``rate_std`` undo the input
+  normalisation; evaluation is seeded by :func:`common.stochastic.seed_evaluation`);
 - every hidden layer is a :class:`~common.neurons.LIF` with *one* trainable leak and threshold,
   soft reset, linear ("triangle") surrogate ``0.3 * max(0, 1 - |U/theta - 1|)``, leak clamped to
   ``<= 1`` (no lower clamp, as in the official code) after every optimizer step;
@@ -27,12 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.encoders import DirectEncoder, check_time_steps
+from common.encoders import DirectEncoder, RateEncoder, check_time_steps
 from common.layers import SequenceDropout, merge_time, split_time
 from common.neurons import LIF, Integrator, SpikingNeuron
 
 __all__ = ["VGG_CFGS", "RESNET_BLOCKS", "DietVGG", "DietResNet", "build_model", "to_snn", "weight_parameter_count",
-           "PoissonEncoder", "spiking_layers"]
+           "spiking_layers"]
 
 # 'A' = 2x2 average pooling. VGG5/6 as in the official code ([64,A,128,128,A]); ImageNet variants end
 # with an extra pool so that 224 -> 7 (classifier input 512*7*7, as in vgg_spiking_imagenet.py).
@@ -47,36 +48,6 @@ VGG_CFGS: dict[str, list] = {
     "vgg_mini": [16, "A", 32, 32, "A"],
 }
 RESNET_BLOCKS: dict[str, list[int]] = {"resnet12": [1, 1, 1, 1], "resnet20": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
-
-
-class PoissonEncoder(nn.Module):
-    """Bernoulli ("Poisson") rate coding ``s[t] ~ Bernoulli(clamp(x*std + mean, 0, 1))`` over ``T`` steps.
-
-    Training draws from the global RNG; :meth:`set_seed` fixes a per-device generator so that
-    evaluation repeats (the Lightning module calls ``model.eval_seed`` before every evaluation).
-    """
-
-    def __init__(self, time_steps: int, mean: Sequence[float] = (0.0,), std: Sequence[float] = (1.0,)):
-        super().__init__()
-        self.time_steps = check_time_steps(time_steps)
-        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32), persistent=False)
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32), persistent=False)
-        self._seed: Optional[int] = None
-        self._gen: Optional[torch.Generator] = None
-
-    def set_seed(self, seed: Optional[int]) -> None:
-        self._seed, self._gen = seed, None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = (1, -1) + (1,) * (x.dim() - 2)
-        p = (x * self.std.view(shape) + self.mean.view(shape)).clamp(0.0, 1.0)
-        gen = None
-        if not self.training and self._seed is not None:
-            if self._gen is None or self._gen.device != x.device:
-                self._gen = torch.Generator(device=x.device).manual_seed(int(self._seed))
-            gen = self._gen
-        u = torch.rand((self.time_steps,) + tuple(x.shape), generator=gen, device=x.device, dtype=x.dtype)
-        return (u < p.unsqueeze(0)).to(x.dtype)
 
 
 def _init_weights(m: nn.Module) -> None:
@@ -111,7 +82,7 @@ class _DietNet(nn.Module):
         self.p_fc = dropout_snn if mode == "snn" else dropout_ann_fc
         if mode == "snn":
             self.encoder = (DirectEncoder(self._T) if encoding == "direct"
-                            else PoissonEncoder(self._T, rate_mean, rate_std))
+                            else RateEncoder(self._T, list(rate_mean), list(rate_std)))
             self.readout = Integrator(leak=1.0, output="last")
 
     # -- time steps (the threshold search changes them to simulate in chunks) -----------------
@@ -124,10 +95,6 @@ class _DietNet(nn.Module):
         self._T = check_time_steps(T)
         if self.mode == "snn":
             self.encoder.time_steps = self._T
-
-    def eval_seed(self, seed: int) -> None:
-        if self.mode == "snn" and isinstance(self.encoder, PoissonEncoder):
-            self.encoder.set_seed(seed)
 
     # -- building blocks -------------------------------------------------------------------
     def _neuron(self) -> Optional[nn.Module]:

@@ -24,6 +24,7 @@ Energy (both conventions, SNN / ANN, per test sample):
 """
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -32,14 +33,15 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from common.harness.context import RunContext
+from common.harness.distributed import all_reduce_sum, barrier, is_global_zero, world
 from common.lightning import ClassificationModule
+from common.metrics import EnergyModel
+from common.stochastic import seed_evaluation
 
 from .models import build_model, to_snn, weight_parameter_count
 from .threshold import chunked_forward, find_thresholds, set_thresholds
 
 __all__ = ["run", "measure_ops", "diet_energy", "evaluate"]
-
-E_MAC, E_AC = 4.6, 0.9
 
 
 def _plain(node: Any) -> Any:
@@ -64,42 +66,50 @@ def _optim(ctx: RunContext, node) -> Any:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, loader, device: torch.device, max_batches: Optional[int] = None,
              time_steps: Optional[int] = None, chunk: Optional[int] = None, seed: int = 0) -> float:
-    """Top-1 accuracy; with ``time_steps``/``chunk`` the SNN is simulated in chunks (long T)."""
+    """Top-1 accuracy; with ``time_steps``/``chunk`` the SNN is simulated in chunks (long T).
+
+    Under DDP every rank takes every ``world``-th batch and the counts are summed over ranks, so all
+    ranks return the accuracy over the same (first ``max_batches``) batches."""
     model = model.to(device).eval()
-    if hasattr(model, "eval_seed"):
-        model.eval_seed(seed)
+    seed_evaluation(model, seed)
     correct = total = 0
-    for i, (x, y) in enumerate(loader):
-        if max_batches is not None and i >= max_batches:
-            break
+    for x, y in _my_batches(loader, max_batches):
         x, y = x.to(device), y.to(device)
         out = chunked_forward(model, x, time_steps, chunk) if time_steps else model(x)
         correct += int((out.argmax(1) == y).sum())
         total += int(y.numel())
+    correct, total = all_reduce_sum(correct, total)
     return correct / max(total, 1)
+
+
+def _my_batches(loader, max_batches: Optional[int]):
+    """This rank's share of the loader's first ``max_batches`` batches (all of them without DDP)."""
+    rank, size = world()
+    return itertools.islice(loader, rank, max_batches, size)
 
 
 @torch.no_grad()
 def measure_ops(model: torch.nn.Module, loader, device: torch.device, max_batches: Optional[int] = None,
                 seed: int = 0) -> dict:
-    """Per-sample op counts, energy and spike activity over (part of) a test loader."""
+    """Per-sample op counts, energy and spike activity over (part of) a test loader (under DDP each rank
+    counts its share of the batches; the monitor's states are summed over ranks)."""
     from common.metrics import OpsMonitor
 
     model = model.to(device).eval()
-    if hasattr(model, "eval_seed"):
-        model.eval_seed(seed)
+    seed_evaluation(model, seed)
     mon = OpsMonitor(model, batch_dim=None)
     with mon:
-        for i, (x, _) in enumerate(loader):
-            if max_batches is not None and i >= max_batches:
-                break
+        for x, _ in _my_batches(loader, max_batches):
             mon.update_samples(x.shape[0])
             model(x.to(device))
     return {"totals": mon.compute(), "layers": mon.table(), "activity": mon.activity()}
 
 
-def diet_energy(ann_ops: dict, snn_ops: dict, feeders: dict, T: int, encoding: str = "direct") -> dict:
-    """DIET-SNN's energy formula (see module docstring): per-layer MACs/ACs and the SNN/ANN ratio."""
+def diet_energy(ann_ops: dict, snn_ops: dict, feeders: dict, T: int, encoding: str = "direct",
+                energy: Optional[EnergyModel] = None) -> dict:
+    """DIET-SNN's energy formula (see module docstring): per-layer MACs/ACs and the SNN/ANN ratio, priced by
+    ``energy`` (default :class:`common.metrics.EnergyModel`: 4.6 pJ/MAC, 0.9 pJ/AC)."""
+    em = energy or EnergyModel()
     flops = {r["name"]: r["macs"] for r in ann_ops["layers"]}
     rates = {a["name"]: a["spike_rate"] for a in snn_ops["activity"]}
     in_rate = {r["name"]: r["in_rate"] for r in snn_ops["layers"]}
@@ -111,11 +121,11 @@ def diet_energy(ann_ops: dict, snn_ops: dict, feeders: dict, T: int, encoding: s
         else:
             rate = rates[src] if src is not None else in_rate[name]
             macs, acs = 0.0, rate * T * f
-        e = E_MAC * macs + E_AC * acs
+        e = em.energy_pj(macs, acs)
         e_snn += e
         layers.append({"name": name, "flops": f, "fed_by": src or "input", "input_rate": rate, "macs": macs,
-                       "acs": acs, "energy_pj": e, "ann_energy_pj": E_MAC * f})
-    e_ann = E_MAC * sum(flops.values())
+                       "acs": acs, "energy_pj": e, "ann_energy_pj": em.energy_pj(f, 0.0)})
+    e_ann = em.energy_pj(sum(flops.values()), 0.0)
     return {"layers": layers, "snn_energy_pj": e_snn, "ann_energy_pj": e_ann, "ratio": e_snn / e_ann}
 
 
@@ -130,7 +140,9 @@ def _ann_stage(cfg: DictConfig, ctx: RunContext, d: Path) -> dict:
     best = ctx.fit(trainer, module, dm, d)
     metrics = ctx.test(trainer, module, dm, best or None)
     ctx.close_logger(trainer)
-    torch.save(module.model.state_dict(), d / "ann_model.pt")
+    if is_global_zero():
+        torch.save(module.model.state_dict(), d / "ann_model.pt")
+    barrier()  # under DDP the other ranks read the weights later
     ops = measure_ops(module.model, dm.test_dataloader(), _device(cfg), cfg.energy.get("max_batches"))
     return {"test_acc": metrics.get("test/acc"), "weights": str(d / "ann_model.pt"), "ops": ops,
             "epochs": int(trainer.current_epoch), "weight_params": weight_parameter_count(model),
@@ -256,6 +268,16 @@ def run(cfg: DictConfig, ctx: RunContext) -> dict:
             metrics[f"{p}energy_ratio/papers"] = r["energy_ratio_papers"]
             metrics[f"{p}energy_ratio/neurobench"] = r["energy_ratio_neurobench"]
             metrics[f"{p}spike_rate/mean"] = r["mean_spike_rate"]
+            # where DIET training moved the leaks (from cfg.snn.leak) and thresholds (from their init)
+            leaks = [q["leak"] for q in r["learned"].values() if q.get("leak") is not None]
+            if leaks:
+                metrics[f"{p}leak/min"], metrics[f"{p}leak/max"] = min(leaks), max(leaks)
+                metrics[f"{p}leak/max_abs_change"] = max(abs(v - float(cfg.snn.leak)) for v in leaks)
+            init = r["initial_thresholds"]
+            rel = [abs(q["threshold"] - init[n]) / abs(init[n]) for n, q in r["learned"].items()
+                   if q.get("threshold") is not None and init.get(n)]
+            if rel:
+                metrics[f"{p}threshold/max_rel_change"] = max(rel)
     extras = {
         "encoding": str(cfg.snn.encoding), "learn_leak": bool(cfg.snn.learn_leak),
         "parameters": {"weights": ann["weight_params"], "arch": str(cfg.model.arch)},

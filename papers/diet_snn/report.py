@@ -1,8 +1,9 @@
 """DIET-SNN section of RESULTS.md: ablation tables and plots from the measured result dicts.
 
-``render(results, plot_dir, rel)`` is called by ``scripts/make_results.py`` with the loaded
-``results/diet_snn/*.json``; it returns deterministic Markdown and writes PNGs (matplotlib Agg)
-under ``plot_dir``, linked as ``rel/<file>.png``.
+``render(results, plot_dir, rel, benches)`` is called by ``scripts/make_results.py`` with the loaded
+DIET-SNN result files (one per row and seed); it returns deterministic Markdown and writes PNGs
+(matplotlib Agg) under ``plot_dir``, linked as ``rel/<file>.png``. Every number is the mean ± std
+over seeds (n) of the result files; every setting named is read from the results' configs.
 """
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ import pathlib
 import re
 from typing import Optional
 
+from common.claims import seed_stats
+from common.reporting.render import fmt_seeds, runs_by_row
+
 __all__ = ["render"]
 
 
-def _pct(v: Optional[float]) -> str:
-    return "–" if v is None else f"{100 * float(v):.2f} %"
+def _pct(vals) -> str:
+    return fmt_seeds("acc", vals)
 
 
-def _num(v: Optional[float], fmt: str = ".3f") -> str:
-    return "–" if v is None else format(float(v), fmt)
+def _num(vals, digits: int = 3) -> str:
+    return fmt_seeds("x", vals, digits)
+
+
+def _mean(vals) -> Optional[float]:
+    vs = [float(v) for v in vals if v is not None]
+    return seed_stats(vs).mean if vs else None
 
 
 def _layer_order(names) -> list[str]:
@@ -29,47 +38,62 @@ def _layer_order(names) -> list[str]:
     return sorted(names, key=key)
 
 
-def _by_id(results: list[dict]) -> dict[str, dict]:
-    return {r["row"]["id"]: r for r in results if r.get("row")}
-
-
 def _snn(r: dict, T: Optional[int] = None) -> dict:
     snn = (r.get("extras") or {}).get("snn") or {}
     if not snn:
         return {}
-    if T is None:
-        return snn[sorted(snn, key=int)[0]]
-    return snn.get(str(T), {})
+    return snn[sorted(snn, key=int)[0]] if T is None else snn.get(str(T), {})
 
 
-def _sweep(r: Optional[dict]) -> dict[int, dict]:
-    if not r:
-        return {}
-    return {int(k): v for k, v in ((r.get("extras") or {}).get("snn") or {}).items()}
+def _sweep(runs: list[dict]) -> dict[int, list[dict]]:
+    """T -> the per-seed SNN stage results of a sweep row."""
+    out: dict[int, list[dict]] = {}
+    for r in runs:
+        for k, v in ((r.get("extras") or {}).get("snn") or {}).items():
+            out.setdefault(int(k), []).append(v)
+    return out
+
+
+def _cfg(r: dict, *keys, default=None):
+    d = r.get("config") or {}
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
+def _images(r: dict, batches) -> str:
+    """"the first N test images" when a stage tests ``batches`` batches of the eval batch size, else "all"."""
+    bs = _cfg(r, "data", "eval_batch_size")
+    if isinstance(batches, int) and not isinstance(batches, bool) and bs:
+        return f"the first {batches * int(bs)} test images"
+    return "all test images"
 
 
 def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover
-        return ["(matplotlib not installed: plots skipped)"]
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     plot_dir.mkdir(parents=True, exist_ok=True)
     lines = []
-    direct, poisson = _sweep(ids.get("mini_direct_sweep")), _sweep(ids.get("mini_poisson_sweep"))
+    direct, poisson = _sweep(ids.get("mini_direct_sweep", [])), _sweep(ids.get("mini_poisson_sweep", []))
     if direct or poisson:
         fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=100)
         for name, sw, mk in (("direct", direct, "o-"), ("Poisson", poisson, "s--")):
             if sw:
                 Ts = sorted(sw)
-                ax.plot(Ts, [100 * sw[T]["test_acc"] for T in Ts], mk, label=f"{name} (DIET-trained)")
-        ann = (ids.get("mini_direct_sweep") or ids.get("mini_poisson_sweep"))["metrics"].get("ann/test/acc")
+                st = [seed_stats([s["test_acc"] for s in sw[T]]) for T in Ts]
+                ax.errorbar(Ts, [100 * s.mean for s in st], yerr=[100 * s.std for s in st], fmt=mk, capsize=3,
+                            label=f"{name} (DIET-trained)")
+        runs = ids.get("mini_direct_sweep") or ids.get("mini_poisson_sweep")
+        ann = _mean([r["metrics"].get("ann/test/acc") for r in runs])
         if ann is not None:
             ax.axhline(100 * ann, color="gray", lw=0.8, ls=":", label="ANN")
         ax.set_xlabel("time steps T")
-        ax.set_ylabel("test accuracy [%]")
+        ax.set_ylabel("test accuracy [%] (mean ± std over seeds)")
         ax.set_title("MNIST VGG-mini: direct vs Poisson input")
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -80,15 +104,15 @@ def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
     if main or fixed:
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
         width = 0.38
-        for k, (name, r) in enumerate((("trainable leak", main), ("fixed leak = 1", fixed))):
-            if not r:
+        for k, (name, runs) in enumerate((("trainable leak", main), ("fixed leak = 1", fixed))):
+            if not runs:
                 continue
-            rates = _snn(r).get("spike_rates", {})
-            names = _layer_order(rates)
-            ax.bar([i + (k - 0.5) * width for i in range(len(names))], [rates[n] for n in names], width, label=name)
+            names = _layer_order(_snn(runs[0]).get("spike_rates", {}))
+            rates = [_mean([_snn(r).get("spike_rates", {}).get(n) for r in runs]) for n in names]
+            ax.bar([i + (k - 0.5) * width for i in range(len(names))], rates, width, label=name)
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels([n.replace("_neurons", "") for n in names], rotation=20, fontsize=7)
-        ax.set_ylabel("spikes / neuron / step")
+        ax.set_ylabel("spikes / neuron / step (seed mean)")
         ax.set_title("per-layer spike rate, T=5")
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -98,63 +122,86 @@ def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
     return lines
 
 
-def render(results: list[dict], plot_dir: pathlib.Path, rel: str) -> str:
-    ids = _by_id(results)
-    out: list[str] = []
-    main = ids.get("mini_vgg_t5")
-    if main:
-        m, s = main["metrics"], _snn(main)
-        out += ["#### DIET-SNN mini: hybrid pipeline on real MNIST (VGG-mini, T=5)", "",
-                "| stage | test acc | SNN/ANN energy (DIET formula) | SNN/ANN energy (NeuroBench) | mean spike rate |",
-                "|---|---|---|---|---|",
-                f"| 1. ANN (ReLU), all 10k test images | {_pct(m.get('ann/test/acc'))} | 1 | 1 | – |"]
-        if m.get("ann/test/acc_snn_test_images") is not None:
-            out.append(f"| 1. ANN (ReLU), the SNN rows' test images | {_pct(m['ann/test/acc_snn_test_images'])} | 1 | 1 | – |")
-        for k, v in m.items():
-            if k.startswith("snn_converted_T") and k.endswith("_unscaled/test/acc"):
-                T = k[len("snn_converted_T"):].split("_")[0]
-                out.append(f"| 2. converted SNN, leak 1, unscaled thresholds, T={T} (first 500 test images only) | "
-                           f"{_pct(v)} | – | – | – |")
-        out += [f"| 2. converted SNN, T=5 (thresholds x {s.get('scaling_factor')}), before DIET | "
-                f"{_pct(m.get('snn_converted/test/acc'))} | – | – | – |",
-                f"| 3. DIET-trained SNN, T=5 | {_pct(m.get('test/acc'))} | {_num(m.get('energy_ratio/papers'))} | "
-                f"{_num(m.get('energy_ratio/neurobench'))} | {_num(m.get('spike_rate/mean'), '.4f')} |", "",
-                f"ANN − DIET SNN on the same test images: {100 * float(m.get('ann_minus_snn', float('nan'))):.2f} points "
-                "(claim: ≤ 1.5). "
-                "Energy ratios below 1 mean the SNN is cheaper (DIET formula: analog first layer T×MACs at 4.6 pJ, "
-                "other layers spike-rate×T×FLOPs ACs at 0.9 pJ; NeuroBench: effective ops of common/metrics, where "
-                "average-pooled spikes count as MACs).", ""]
-        if s.get("learned"):
-            out += ["| layer | spike rate | initial threshold | learned threshold | learned leak |", "|---|---|---|---|---|"]
-            for n in _layer_order(s["learned"]):
-                p = s["learned"][n]
-                out.append(f"| {n} | {_num(s.get('spike_rates', {}).get(n), '.4f')} | "
-                           f"{_num(s.get('initial_thresholds', {}).get(n), '.4f')} | {_num(p['threshold'], '.4f')} | "
-                           f"{_num(p['leak'], '.4f')} |")
-            out.append("")
-    fixed, init09 = ids.get("mini_fixed_leak_t5"), ids.get("mini_leak_init09_t5")
-    if main or fixed or init09:
-        out += ["#### Ablation: trainable leak vs fixed leak = 1 (T=5)", "",
-                "| leak | test acc | mean spike rate | spikes / sample | SNN/ANN energy (DIET) | learned leaks |",
-                "|---|---|---|---|---|---|"]
-        for name, r in (("trainable, init 1", main), ("fixed = 1 (IF)", fixed), ("trainable, init 0.9", init09)):
-            if r:
-                s = _snn(r)
-                leaks = [p["leak"] for p in (s.get("learned") or {}).values() if p.get("leak") is not None]
-                leak_txt = (f"{min(leaks):.3f} – {max(leaks):.3f}" if leaks else "1 (fixed)")
-                out.append(f"| {name} | {_pct(r['metrics'].get('test/acc'))} | {_num(s.get('mean_spike_rate'), '.4f')} | "
-                           f"{_num(s.get('spikes_per_sample'), '.0f')} | {_num(s.get('energy_ratio_papers'))} | {leak_txt} |")
+def _main_table(runs: list[dict]) -> list[str]:
+    r0 = runs[0]
+    T = _snn(r0).get("T")
+    ms = [r["metrics"] for r in runs]
+
+    def col(k):
+        return [m.get(k) for m in ms]
+
+    snn_limit = _cfg(r0, "snn", "trainer", "limit_test_batches")
+    out = [f"#### DIET-SNN mini: hybrid pipeline on real MNIST ({r0['row']['architecture']}, T={T}, "
+           f"seeds {', '.join(str(r['seed']) for r in runs)})", "",
+           "| stage | test images | test acc | SNN/ANN energy (DIET formula) | SNN/ANN energy (NeuroBench) | "
+           "mean spike rate |", "|---|---|---|---|---|---|",
+           f"| 1. ANN (ReLU), {_cfg(r0, 'ann', 'max_epochs')} epochs | all | {_pct(col('ann/test/acc'))} | 1 | 1 | – |"]
+    if any(v is not None for v in col("ann/test/acc_snn_test_images")):
+        out.append(f"| 1. ANN (ReLU) | {_images(r0, snn_limit)} | {_pct(col('ann/test/acc_snn_test_images'))} "
+                   "| 1 | 1 | – |")
+    for k in sorted(ms[0]):
+        if k.startswith("snn_converted_T") and k.endswith("_unscaled/test/acc"):
+            T_long = k[len("snn_converted_T"):].split("_")[0]
+            out.append(f"| 2. converted SNN, leak 1, unscaled thresholds, T={T_long} | "
+                       f"{_images(r0, _cfg(r0, 'threshold', 'eval_batches'))} | {_pct(col(k))} | – | – | – |")
+    scale = _num([_snn(r).get("scaling_factor") for r in runs])
+    out += [f"| 2. converted SNN, T={T} (thresholds × {scale}), before DIET | "
+            f"{_images(r0, _cfg(r0, 'snn', 'converted_eval_batches'))} | {_pct(col('snn_converted/test/acc'))} "
+            "| – | – | – |",
+            f"| 3. DIET-trained SNN, T={T} | {_images(r0, snn_limit)} | {_pct(col('test/acc'))} | "
+            f"{_num(col('energy_ratio/papers'))} | {_num(col('energy_ratio/neurobench'))} | "
+            f"{_num(col('spike_rate/mean'))} |", "",
+            f"ANN − DIET SNN on the same test images: {fmt_seeds('ann_minus_snn', col('ann_minus_snn'))}. "
+            "Energy ratios below 1 mean the SNN is cheaper (DIET formula: analog first layer T×MACs at 4.6 pJ, "
+            "other layers spike-rate×T×FLOPs ACs at 0.9 pJ; NeuroBench: effective ops of common/metrics, where "
+            "average-pooled spikes count as MACs).", ""]
+    learned = _snn(r0).get("learned")
+    if learned:
+        out += ["| layer | spike rate | initial threshold | learned threshold | learned leak |", "|---|---|---|---|---|"]
+        for n in _layer_order(learned):
+            s = [_snn(r) for r in runs]
+            out.append(f"| {n} | {_num([x.get('spike_rates', {}).get(n) for x in s])} | "
+                       f"{_num([x.get('initial_thresholds', {}).get(n) for x in s], 5)} | "
+                       f"{_num([(x.get('learned') or {}).get(n, {}).get('threshold') for x in s], 5)} | "
+                       f"{_num([(x.get('learned') or {}).get(n, {}).get('leak') for x in s], 5)} |")
         out.append("")
-    direct, poisson = _sweep(ids.get("mini_direct_sweep")), _sweep(ids.get("mini_poisson_sweep"))
+    return out
+
+
+def render(results: list[dict], plot_dir: pathlib.Path, rel: str, benches: Optional[dict] = None) -> str:
+    ids = runs_by_row(results, "mini")
+    out: list[str] = []
+    if ids.get("mini_vgg_t5"):
+        out += _main_table(ids["mini_vgg_t5"])
+    leak_rows = [(rid, ids[rid]) for rid in ("mini_vgg_t5", "mini_fixed_leak_t5", "mini_leak_init09_t5") if ids.get(rid)]
+    if leak_rows:
+        out += ["#### Ablation: trainable vs fixed leak", "",
+                "| row | leak (from its config) | test acc | mean spike rate | spikes / sample | SNN/ANN energy (DIET) "
+                "| learned leaks (min – max) |",
+                "|---|---|---|---|---|---|---|"]
+        for rid, runs in leak_rows:
+            s = [_snn(r) for r in runs]
+            leaks = [p["leak"] for x in s for p in (x.get("learned") or {}).values() if p.get("leak") is not None]
+            learn = bool((runs[0].get("extras") or {}).get("learn_leak"))
+            init = _cfg(runs[0], "snn", "leak")
+            name = f"trainable, init {init}" if learn else f"fixed = {init}"
+            leak_txt = f"{min(leaks):.4f} – {max(leaks):.4f}" if (leaks and learn) else "–"
+            out.append(f"| `{rid}` | {name} | {_pct([r['metrics'].get('test/acc') for r in runs])} | "
+                       f"{_num([x.get('mean_spike_rate') for x in s])} | {_num([x.get('spikes_per_sample') for x in s])} | "
+                       f"{_num([x.get('energy_ratio_papers') for x in s])} | {leak_txt} |")
+        out.append("")
+    direct, poisson = _sweep(ids.get("mini_direct_sweep", [])), _sweep(ids.get("mini_poisson_sweep", []))
     if direct or poisson:
-        out += ["#### Ablation: direct vs Poisson rate encoding (each DIET-trained at its T, same compute budget)", "",
+        out += ["#### Ablation: direct vs Poisson rate encoding (each DIET-trained at its T)", "",
                 "| T | direct: converted → DIET | Poisson: converted → DIET | direct spike rate | Poisson spike rate |",
                 "|---|---|---|---|---|"]
         for T in sorted(set(direct) | set(poisson)):
-            d, p = direct.get(T, {}), poisson.get(T, {})
-            out.append(f"| {T} | {_pct(d.get('converted_acc'))} → {_pct(d.get('test_acc'))} | "
-                       f"{_pct(p.get('converted_acc'))} → {_pct(p.get('test_acc'))} | "
-                       f"{_num(d.get('mean_spike_rate'), '.4f')} | {_num(p.get('mean_spike_rate'), '.4f')} |")
+            d, p = direct.get(T, []), poisson.get(T, [])
+            out.append(f"| {T} | {_pct([x.get('converted_acc') for x in d])} → {_pct([x.get('test_acc') for x in d])} | "
+                       f"{_pct([x.get('converted_acc') for x in p])} → {_pct([x.get('test_acc') for x in p])} | "
+                       f"{_num([x.get('mean_spike_rate') for x in d])} | {_num([x.get('mean_spike_rate') for x in p])} |")
         out.append("")
+    if not out:
+        return ""
     out += _plots(ids, pathlib.Path(plot_dir), rel)
     return "\n".join(out).rstrip() + "\n"

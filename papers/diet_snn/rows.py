@@ -1,50 +1,49 @@
 """DIET-SNN (Rathi & Roy): the reported table rows (full scale) and the mini rows run here on real MNIST."""
 from common.registry import Row, register_paper
 
+from .claims import make_claims
+
 _GPU = ("needs a GPU (BPTT through {T} steps of a {arch}, {ep} epochs) and the {data} dataset, "
         "neither available on the project's CPU machine; run with trainer=gpu or trainer=ddp")
 _SRC = "secondary quotations of the paper's tables (collected in the project brief on DIET-SNN, §2); paper tables not read"
-_CLAIM_MAIN = ("hybrid training (ANN -> threshold init -> DIET BPTT) gives an SNN at T=5 within 1.5 points of its ANN "
-               "at a fraction of the ANN's compute energy")
+
+ROWS = [
+    Row(id="cifar10_vgg16_t5", dataset="CIFAR-10", architecture="VGG16", time_steps=5,
+        reported={"test/acc": 0.9270}, source=_SRC,
+        not_run_here=_GPU.format(T=5, arch="VGG16", ep="300+300", data="CIFAR-10")),
+    Row(id="cifar100_vgg16_t5", dataset="CIFAR-100", architecture="VGG16", time_steps=5,
+        reported={"test/acc": 0.6967}, source=_SRC,
+        not_run_here=_GPU.format(T=5, arch="VGG16", ep="300+300", data="CIFAR-100")),
+    Row(id="cifar10_resnet20_t10", dataset="CIFAR-10", architecture="ResNet20 (official code's, 11.25 M weights)",
+        time_steps=10, reported={"test/acc": 0.9254}, source=_SRC + "; Spikformer Table 3 lists 0.27 M params, "
+        "which is He et al.'s ResNet-20, not the official code's network",
+        not_run_here=_GPU.format(T=10, arch="ResNet20", ep="300+300", data="CIFAR-10")),
+    Row(id="cifar100_resnet20_t5", dataset="CIFAR-100", architecture="ResNet20 (official code's, 11.30 M weights)",
+        time_steps=5, reported={"test/acc": 0.6407}, source=_SRC,
+        not_run_here=_GPU.format(T=5, arch="ResNet20", ep="300+300", data="CIFAR-100")),
+    Row(id="imagenet_vgg16_t5", dataset="ImageNet", architecture="VGG16", time_steps=5,
+        reported={"test/acc": 0.6900, "energy_ratio/papers": 1 / 12},
+        source="abstract (69 % top-1 at T=5, 12x less compute energy than the ANN)",
+        not_run_here=_GPU.format(T=5, arch="VGG16 (138 M weights)", ep="90+30", data="ImageNet")),
+    # ------------------------------------------------------------- mini rows: real MNIST, small VGG
+    Row(id="mini_vgg_t5", dataset="MNIST", architecture="VGG-mini (16,A,32,32,A,FC128)", time_steps=5,
+        reported={"test/acc": None}, scales=("mini", "smoke"), group="main"),
+    Row(id="mini_fixed_leak_t5", dataset="MNIST", architecture="VGG-mini", time_steps=5,
+        reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_leak"),
+    Row(id="mini_leak_init09_t5", dataset="MNIST", architecture="VGG-mini", time_steps=5,
+        reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_leak"),
+    Row(id="mini_direct_sweep", dataset="MNIST", architecture="VGG-mini", time_steps=None,
+        reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_encoding"),
+    Row(id="mini_poisson_sweep", dataset="MNIST", architecture="VGG-mini", time_steps=None,
+        reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_encoding"),
+]
 
 register_paper(
     "diet_snn",
     "DIET-SNN: A Low-Latency Spiking Neural Network With Direct Input Encoding and Leakage and Threshold Optimization",
     "N. Rathi, K. Roy, IEEE TNNLS 34(6), 2023 (arXiv 2008.03658)",
-    [
-        Row(id="cifar10_vgg16_t5", dataset="CIFAR-10", architecture="VGG16", time_steps=5,
-            reported={"test/acc": 0.9270}, source=_SRC,
-            not_run_here=_GPU.format(T=5, arch="VGG16", ep="300+300", data="CIFAR-10")),
-        Row(id="cifar100_vgg16_t5", dataset="CIFAR-100", architecture="VGG16", time_steps=5,
-            reported={"test/acc": 0.6967}, source=_SRC,
-            not_run_here=_GPU.format(T=5, arch="VGG16", ep="300+300", data="CIFAR-100")),
-        Row(id="cifar10_resnet20_t10", dataset="CIFAR-10", architecture="ResNet20 (official code's, 11.25 M weights)",
-            time_steps=10, reported={"test/acc": 0.9254}, source=_SRC + "; Spikformer Table 3 lists 0.27 M params, "
-            "which is He et al.'s ResNet-20, not the official code's network",
-            not_run_here=_GPU.format(T=10, arch="ResNet20", ep="300+300", data="CIFAR-10")),
-        Row(id="cifar100_resnet20_t5", dataset="CIFAR-100", architecture="ResNet20 (official code's, 11.30 M weights)",
-            time_steps=5, reported={"test/acc": 0.6407}, source=_SRC,
-            not_run_here=_GPU.format(T=5, arch="ResNet20", ep="300+300", data="CIFAR-100")),
-        Row(id="imagenet_vgg16_t5", dataset="ImageNet", architecture="VGG16", time_steps=5,
-            reported={"test/acc": 0.6900, "energy_ratio/papers": 1 / 12},
-            source="abstract (69 % top-1 at T=5, 12x less compute energy than the ANN)",
-            not_run_here=_GPU.format(T=5, arch="VGG16 (138 M weights)", ep="90+30", data="ImageNet")),
-        # ------------------------------------------------------------- mini rows: real MNIST, small VGG
-        Row(id="mini_vgg_t5", dataset="MNIST", architecture="VGG-mini (16,A,32,32,A,FC128)", time_steps=5,
-            reported={"test/acc": None}, scales=("mini", "smoke"), claim=_CLAIM_MAIN, group="main"),
-        Row(id="mini_fixed_leak_t5", dataset="MNIST", architecture="VGG-mini", time_steps=5,
-            reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_leak",
-            claim="a trainable leak gives higher accuracy and fewer spikes than a fixed leak of 1 (IF)"),
-        Row(id="mini_leak_init09_t5", dataset="MNIST", architecture="VGG-mini", time_steps=5,
-            reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_leak",
-            claim="a trainable leak (here started at 0.9) is learned: where it moves and what it does to spikes"),
-        Row(id="mini_direct_sweep", dataset="MNIST", architecture="VGG-mini", time_steps=None,
-            reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_encoding",
-            claim="direct encoding reaches high accuracy at few time steps (T = 5, 10, 25)"),
-        Row(id="mini_poisson_sweep", dataset="MNIST", architecture="VGG-mini", time_steps=None,
-            reported={"test/acc": None}, scales=("mini", "smoke"), group="ablation_encoding",
-            claim="Poisson rate encoding needs more time steps than direct encoding for the same accuracy"),
-    ],
+    ROWS,
     notes="Full rows: three-stage hybrid pipeline of the official code (nitin-rathi/DIET-SNN). Weight counts "
           "(bias-free, CIFAR): VGG16 39.92 M, official ResNet20 11.25 M (CIFAR-10), ImageNet VGG16 138.3 M.",
+    claims=make_claims(ROWS),
 )

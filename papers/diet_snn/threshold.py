@@ -19,6 +19,7 @@ from typing import Iterator, Optional
 import torch
 from torch import nn
 
+from common.harness.distributed import on_rank_zero
 from common.neurons import LIF, SpikingNeuron, reset_states
 
 __all__ = ["percentile", "find_thresholds", "set_thresholds", "scale_thresholds", "chunked_forward",
@@ -81,10 +82,19 @@ def chunked_forward(model: nn.Module, x: torch.Tensor, time_steps: int, chunk: i
     return out
 
 
-@torch.no_grad()
 def find_thresholds(model: nn.Module, x: torch.Tensor, time_steps: int = 100, q: float = 99.7,
                     chunk: int = 10, log=None) -> dict[str, float]:
-    """Set and return the (unscaled) threshold of every hidden LIF of an SNN-mode DIET model."""
+    """Set and return the (unscaled) threshold of every hidden LIF of an SNN-mode DIET model.
+
+    Under DDP the search runs once, on rank 0; every rank receives its thresholds and sets them."""
+    thresholds = on_rank_zero(lambda: _search_thresholds(model, x, time_steps, q, chunk, log))
+    set_thresholds(model, thresholds)
+    return thresholds
+
+
+@torch.no_grad()
+def _search_thresholds(model: nn.Module, x: torch.Tensor, time_steps: int, q: float, chunk: int,
+                       log=None) -> dict[str, float]:
     layers = model.neurons()  # type: ignore[operator]
     result: dict[str, float] = {}
     for name, neuron in layers:

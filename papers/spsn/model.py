@@ -1,5 +1,7 @@
 """The SPSN paper's feed-forward network: in -> 128 -> 128 -> 128 -> classes, readout = mean over time of a
-non-firing two-exponential membrane, with the spike-count regulariser and per-layer spike statistics."""
+non-firing two-exponential membrane, with the spike-count regulariser. Spike statistics come from
+:class:`common.metrics.OpsMonitor` (the hidden neurons derive from ``SpikingNeuron``); stochastic evaluation is
+seeded by :func:`common.stochastic.seed_evaluation`."""
 from __future__ import annotations
 
 from typing import Optional, Sequence
@@ -58,38 +60,7 @@ class SPSNNet(nn.Module):
             acts = [nn.ReLU() for _ in hidden]
         self.acts = nn.ModuleList(acts)
         self.readout_method = "sequential" if (neuron == "lif" and lif_backend == "paper") else filter_method
-        self.last_rates: list[torch.Tensor] = []
-        self._eval_seed: Optional[int] = None
-        self._gen: Optional[torch.Generator] = None
-        self.reset_stats()
-
-    # ------------------------------------------------------------------ seeded stochastic evaluation
-    def eval_seed(self, seed: int) -> None:
-        """Called before every evaluation epoch: eval firing restarts from ``seed``; statistics restart."""
-        self._eval_seed, self._gen = int(seed), None
-        self.reset_stats()
-
-    def _generator(self, device: torch.device) -> Optional[torch.Generator]:
-        if self.training or self._eval_seed is None:
-            return None
-        if self._gen is None or self._gen.device != device:
-            self._gen = torch.Generator(device=device).manual_seed(self._eval_seed)
-        return self._gen
-
-    # ------------------------------------------------------------------ statistics
-    def reset_stats(self) -> None:
-        self._spike_sum = [0.0 for _ in self.linears]
-        self._steps = 0.0  # sum over batches of B * T
-
-    def spike_stats(self) -> dict:
-        """Mean spikes per neuron per step, per layer and overall, since the last :meth:`eval_seed`."""
-        if self.neuron == "relu" or self._steps == 0:
-            return {}
-        per = [s / (self._steps * lin.out_features) for s, lin in zip(self._spike_sum, self.linears)]
-        n = sum(lin.out_features for lin in self.linears)
-        overall = sum(s for s in self._spike_sum) / (self._steps * n)
-        return {"per_layer": per, "overall": overall,
-                "per_layer_spikes_per_step": [s / self._steps for s in self._spike_sum]}
+        self.last_rates: list[torch.Tensor] = []  # per layer: mean spikes per step of each neuron (regulariser)
 
     def regularization_loss(self) -> torch.Tensor:
         if self.reg_thr is None or not self.last_rates:
@@ -101,20 +72,11 @@ class SPSNNet(nn.Module):
         if not self.time_first:
             x = x.transpose(0, 1)  # [T, B, C]
         x = x.float()
-        gen = self._generator(x.device)
         rates = []
-        for i, (lin, act) in enumerate(zip(self.linears, self.acts)):
-            x = lin(x)
+        for lin, act in zip(self.linears, self.acts):
+            x = act(lin(x))
             if self.neuron != "relu":
-                act.generator = gen
-            x = act(x)
-            if self.neuron != "relu":
-                r = x.mean((0, 1))  # mean spikes per step of each neuron
-                rates.append(r)
-                if not self.training:
-                    self._spike_sum[i] += float(x.detach().sum())
-        if not self.training and self.neuron != "relu":
-            self._steps += x.shape[0] * x.shape[1]
+                rates.append(x.mean((0, 1)))  # mean spikes per step of each neuron
         self.last_rates = rates
         out = self.readout(x)
         if self.neuron == "relu":

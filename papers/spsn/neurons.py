@@ -9,24 +9,28 @@ Every layer maps an input current ``x [T, B, N]`` (already through its ``nn.Line
   ``y_hard - y_soft.detach() + y_soft``. For two classes the soft output is
   ``y_soft = sigmoid((2U + g1 - g2) / tau)``, so ``dS/dU = (2 / tau) y_soft (1 - y_soft)``.
 - :class:`SPSNNeuron`: exact parallel two-exponential filter (no reset, ``common.neurons.parallel``)
-  followed by SB or GS firing. Firing stays stochastic in eval; it then draws from the module's
-  ``generator`` (seeded by the model's ``eval_seed``) so a seeded evaluation repeats.
+  followed by SB or GS firing. Firing stays stochastic in eval; it then draws from the generator of
+  :func:`common.stochastic.seed_evaluation` (one per model, shared by its layers in forward order), so a
+  seeded evaluation repeats.
 - :func:`lif_paper_loop`: the official LIF, one plain PyTorch loop over time (synaptic current and membrane),
   hard reset with the spike detached, SuperSpike surrogate ``1 / (100 |U - 1| + 1)^2``.
 - :class:`PaperLIF`: that LIF, either as the plain loop (``backend="paper"``) or as the parallel first-order
   synaptic filter followed by the suite's ``LIF(leak=beta, threshold=1, reset="hard", detach_reset=True,
   surrogate="fast_sigmoid", surrogate_alpha=100, backend=...)`` on input ``(1 - beta) I`` (identical maths).
+
+Both neuron modules derive from :class:`common.neurons.SpikingNeuron`, so :class:`common.metrics.OpsMonitor`
+counts their spikes (the common runner's ``test/spikes_per_neuron_step``).
 """
 from __future__ import annotations
 
 from typing import Optional
 
 import torch
-from torch import nn
 
 from common.neurons.functional import bernoulli_spike
-from common.neurons.modules import LIF
+from common.neurons.modules import LIF, SpikingNeuron
 from common.neurons.parallel import decay, first_order_filter, two_exp_filter
+from common.stochastic import StochasticModule
 from common.surrogate import get_surrogate
 
 __all__ = ["sigmoid_bernoulli_spike", "gumbel_spike", "logistic_noise", "SPSNNeuron", "PaperLIF", "lif_paper_loop", "FIRING"]
@@ -136,10 +140,8 @@ def lif_paper_loop(x: torch.Tensor, alpha: float, beta: float, threshold: float 
     return torch.stack(out)
 
 
-class SPSNNeuron(nn.Module):
+class SPSNNeuron(SpikingNeuron, StochasticModule):
     """Two-exponential parallel filter (no reset) + stochastic firing ``"sb"`` or ``"gs"``."""
-
-    emits_spikes = True
 
     def __init__(self, firing: str = "sb", tau_syn: float = 20.0, tau_mem: float = 20.0, gs_tau: float = 1.0,
                  filter_method: str = "auto", chunk: Optional[int] = None):
@@ -149,22 +151,20 @@ class SPSNNeuron(nn.Module):
         self.firing, self.gs_tau = firing, float(gs_tau)
         self.alpha, self.beta = decay(tau_syn), decay(tau_mem)
         self.filter_method, self.chunk = filter_method, chunk
-        self.generator: Optional[torch.Generator] = None  # used when set (eval); else the global RNG
 
     def extra_repr(self) -> str:
         return f"firing={self.firing}, alpha={self.alpha:.4f}, beta={self.beta:.4f}, filter={self.filter_method}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = two_exp_filter(x, self.alpha, self.beta, self.filter_method, self.chunk)
+        gen = self.generator_for(x)
         if self.firing == "sb":
-            return sigmoid_bernoulli_spike(u, self.generator)
-        return gumbel_spike(u, self.generator, self.gs_tau)
+            return sigmoid_bernoulli_spike(u, gen)
+        return gumbel_spike(u, gen, self.gs_tau)
 
 
-class PaperLIF(nn.Module):
+class PaperLIF(SpikingNeuron):
     """The SPSN paper's LIF baseline (see module docstring); ``backend="paper"`` is the plain loop."""
-
-    emits_spikes = True
 
     def __init__(self, tau_syn: float = 20.0, tau_mem: float = 20.0, threshold: float = 1.0,
                  surrogate_alpha: float = 100.0, backend: str = "paper", filter_method: str = "auto"):
@@ -172,7 +172,6 @@ class PaperLIF(nn.Module):
         self.alpha, self.beta = decay(tau_syn), decay(tau_mem)
         self.threshold, self.surrogate_alpha = float(threshold), float(surrogate_alpha)
         self.backend, self.filter_method = backend, filter_method
-        self.generator = None
         self.lif = None if backend == "paper" else LIF(
             leak=self.beta, threshold=threshold, reset="hard", detach_reset=True, surrogate="fast_sigmoid",
             surrogate_alpha=surrogate_alpha, backend=backend)

@@ -1,31 +1,27 @@
-"""RESULTS.md section of the SPSN paper: ``render(results, plot_dir, rel) -> str`` (deterministic Markdown).
+"""RESULTS.md section of the SPSN paper: ``render(results, plot_dir, rel, benches) -> str`` (deterministic Markdown).
 
-``results``: the suite's result dicts (``common.harness.results.load_results``); only ``paper == "spsn"``
-ones are used. The speed benchmark is read by this module itself from
-``<repo>/results/spsn/bench_speed.json`` (written by ``scripts/bench_spsn.py``; pass ``bench_path=`` to
-override). The ratio-vs-T plot is written to ``plot_dir/spsn_speed_ratio.png`` and linked as
-``rel/spsn_speed_ratio.png``.
+``results``: the SPSN result dicts (one per row and seed); ``benches``: the benchmark files by stem; the
+speed benchmark is ``spsn_speed`` (``results/bench/spsn_speed.json``, written by ``scripts/bench_spsn.py``).
+Numbers are mean ± std over seeds (n); the settings named are read from the results' configs. The
+ratio-vs-T plot is written to ``plot_dir/spsn_speed_ratio.png`` and linked as ``rel/spsn_speed_ratio.png``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
-from common.data.root import REPO_ROOT
+from common.claims import seed_stats
+from common.reporting.render import fmt_seeds, runs_by_row
 
-__all__ = ["render", "BENCH_PATH"]
+__all__ = ["render", "BENCH"]
 
-BENCH_PATH = REPO_ROOT / "results" / "spsn" / "bench_speed.json"
+BENCH = "spsn_speed"  # results/bench/spsn_speed.json
 NAMES = {"sb": "SPSN-SB", "gs": "SPSN-GS", "lif": "LIF (plain loop)", "relu": "Non-spiking (ReLU)"}
+ORDER = ["sb", "gs", "lif", "relu"]
 
 
 def _pct(v) -> str:
     return "–" if v is None else f"{100 * float(v):.2f} %"
-
-
-def _num(v, fmt="{:.3g}") -> str:
-    return "–" if v is None else fmt.format(float(v))
 
 
 def _neuron(res: dict) -> str:
@@ -33,43 +29,58 @@ def _neuron(res: dict) -> str:
     if n:
         return n
     rid = res["row"]["id"]
-    return next((k for k in ("sb", "gs", "lif", "relu") if k in rid.split("_")), "?")
+    return next((k for k in ORDER if k in rid.split("_")), "?")
+
+
+def _cfg(r: dict, *keys):
+    d = r.get("config") or {}
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
 
 
 def _mini_table(res: list[dict]) -> list[str]:
-    mini = sorted((r for r in res if r.get("scale") == "mini" and r["row"].get("group") == "mini"),
-                  key=lambda r: ["sb", "gs", "lif", "relu"].index(_neuron(r)) if _neuron(r) in NAMES else 9)
-    if not mini:
+    runs = runs_by_row([r for r in res if r["row"].get("group") == "mini"], "mini")
+    if not runs:
         return ["_No mini results yet: run `python scripts/reproduce.py paper=spsn scale=mini`._", ""]
-    lif = next((r for r in mini if _neuron(r) == "lif"), None)
-    lif_s = (lif or {}).get("metrics", {}).get("train/epoch_seconds")
-    out = ["Stand-in data (not SHD): real MNIST as Bernoulli rate-coded spike trains (784 channels, T = 100 steps, "
-           "about 13 % of the channels active per step; `common/data/spiking_mnist.py`, encoder `rate`), the paper's "
-           "network sized to it (784-128-128-128-10), Adamax 1e-3, batch 64, 12 800 training images, 2 epochs, final "
-           "epoch tested, seed 0, CPU (shared, 2 cores, 1 torch thread). The earlier row-scan thermometer code (28 "
-           "channels, T = 112) left SPSN-SB/GS at chance: with so few dense channels sigmoid(U) saturates and the "
-           "layer-1 gradient vanishes; it is kept in the data module (`encoder: row_scan`) but no longer used.", "",
-           "| Row | Neuron | Test acc | Spikes / neuron / step | Epoch time (s, median) | LIF epoch time / this | Epochs | Train subset |",
-           "|---|---|---|---|---|---|---|---|"]
-    for r in mini:
-        m = r.get("metrics", {})
-        s = m.get("train/epoch_seconds")
-        ratio = f"{lif_s / s:.1f}×" if (lif_s and s) else "–"
-        sub = (r.get("config", {}).get("data") or {}).get("train_subset")
-        out.append(f"| `{r['row']['id']}` | {NAMES.get(_neuron(r), _neuron(r))} | {_pct(m.get('test/acc'))} | "
-                   f"{_num(m.get('test/spikes_per_neuron_step'))} | {_num(s, '{:.1f}')} | {ratio} | "
-                   f"{_num(m.get('epochs'), '{:.0f}')} | {sub if sub is not None else '–'} |")
-    return out + [""]
+    ids = sorted(runs, key=lambda rid: (ORDER.index(_neuron(runs[rid][0])) if _neuron(runs[rid][0]) in ORDER else 9, rid))
+    r0 = runs[ids[0]][0]
+    data, opt = _cfg(r0, "data") or {}, _cfg(r0, "module", "optimizer") or {}
+    lif = next((runs[rid] for rid in ids if _neuron(runs[rid][0]) == "lif"), None)
+    lif_s = seed_stats([r["metrics"]["train/epoch_seconds"] for r in lif]).mean if lif else None
+    out = [f"Stand-in data (not SHD): real MNIST as spike trains (encoder `{data.get('encoder')}`, "
+           f"{(r0.get('extras') or {}).get('input_size')} channels, T = {data.get('time_steps')} steps; "
+           f"`common/data/spiking_mnist.py`), {data.get('train_subset') or 'all'} training images, "
+           f"{data.get('test_subset') or 'all'} test images, optimizer `{str(opt.get('_target_', '?')).split('.')[-1]}` "
+           f"lr {opt.get('lr')}, batch {data.get('batch_size')}, {_cfg(r0, 'trainer', 'max_epochs')} epochs, "
+           f"`test_ckpt={_cfg(r0, 'test_ckpt')}`, {(r0.get('extras') or {}).get('torch_threads')} torch thread(s) "
+           "(from the first result's "
+           "config; every row's config is in its result file).", "",
+           "| Row | Neuron | Test acc | Spikes / neuron / step | Epoch time (s) | LIF epoch time / this | Seeds |",
+           "|---|---|---|---|---|---|---|"]
+    for rid in ids:
+        rs = runs[rid]
+        ms = [r["metrics"] for r in rs]
+        secs = [m.get("train/epoch_seconds") for m in ms]
+        s_mean = seed_stats([float(v) for v in secs if v is not None]).mean if any(v is not None for v in secs) else None
+        ratio = f"{lif_s / s_mean:.2f}×" if (lif_s and s_mean) else "–"
+        out.append(f"| `{rid}` | {NAMES.get(_neuron(rs[0]), _neuron(rs[0]))} | "
+                   f"{fmt_seeds('test/acc', [m.get('test/acc') for m in ms])} | "
+                   f"{fmt_seeds('rate', [m.get('test/spikes_per_neuron_step') for m in ms])} | {fmt_seeds('seconds', secs)} | "
+                   f"{ratio} | {', '.join(str(r['seed']) for r in rs)} |")
+    return out + ["", "The LIF/this ratio is the ratio of the seed means of the epoch times.", ""]
 
 
 def _full_table(res: list[dict], rows: list) -> list[str]:
-    full = {r["row"]["id"]: r for r in res if r.get("scale") == "full"}
+    full = runs_by_row(res, "full")
     out = ["| Row | Neuron, setting | Reported acc | Measured acc | Reported LIF/this epoch time | Measured epoch s |",
            "|---|---|---|---|---|---|"]
     for row in rows:
-        got = full.get(row.id)
-        meas = _pct(got["metrics"].get("test/acc")) if got else "not run here"
-        secs = _num(got["metrics"].get("train/epoch_seconds"), "{:.1f}") if got else "–"
+        rs = full.get(row.id, [])
+        meas = fmt_seeds("test/acc", [r["metrics"].get("test/acc") for r in rs]) if rs else "not run here"
+        secs = fmt_seeds("seconds", [r["metrics"].get("train/epoch_seconds") for r in rs]) if rs else "–"
         ratio = row.reported.get("lif_epoch_ratio")
         out.append(f"| `{row.id}` | {row.architecture.split('(')[-1].rstrip(')')} | {_pct(row.reported.get('test/acc'))} | "
                    f"{meas} | {('%.1f×' % ratio) if ratio else '–'} | {secs} |")
@@ -91,15 +102,15 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
         out.append(f"| {c['case']} | {c['T']} | {c['batch']} | {c['spsn_sb_ms']:.1f} | {c['spsn_gs_ms']:.1f} | "
                    f"{c['lif_paper_ms']:.1f} | {c['lif_fast_ms']:.1f} | {c['ratio_lif_paper_spsn_sb']:.1f}× | "
                    f"{c['ratio_lif_fast_spsn_sb']:.1f}× |")
-    filt = next((c.get("filter") for c in bench.get("cases", []) if c.get("filter")), "parallel")
-    out += ["", f"Neuron alone at the issue's CPU reference points (SPSN = exact parallel filter, `method=auto` → "
-                f"`{filt}`, + Bernoulli spikes; references: a chunked-scan filter measured earlier on this CPU):", "",
-            "| T | Batch | N | SPSN ms (reference) | LIF loop ms (reference) | ratio |", "|---|---|---|---|---|---|"]
-    for r in bench.get("neuron_reference_points", []):
-        out.append(f"| {r['T']} | {r['batch']} | {r['N']} | {r['spsn_ms']:.1f} ({r['reference_chunked_scan_ms']:.0f}) | "
-                   f"{r['lif_paper_ms']:.1f} ({r['reference_lif_loop_ms']:.0f}) | {r['ratio']:.1f}× |")
-    out += ["", "Reported: ≈10× faster training than LIF on SHD (abstract; official code ≈46× basic, ≈21–24× augmented, GPU), "
-            "≈4000× at 10,000 steps (abstract, setup not published).", ""]
+    points = bench.get("neuron_reference_points") or []
+    if points:
+        filt = next((c.get("filter") for c in bench.get("cases", []) if c.get("filter")), "parallel")
+        out += ["", f"Neuron alone (SPSN = exact parallel filter, `method=auto` → `{filt}`, + Bernoulli spikes):", "",
+                "| T | Batch | N | SPSN ms | LIF loop ms | LIF loop / SPSN |", "|---|---|---|---|---|---|"]
+        for r in points:
+            out.append(f"| {r['T']} | {r['batch']} | {r['N']} | {r['spsn_ms']:.1f} | {r['lif_paper_ms']:.1f} | "
+                       f"{r['ratio']:.1f}× |")
+    out.append("")
     try:
         import matplotlib
 
@@ -131,16 +142,14 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
     return out
 
 
-def render(results: list[dict], plot_dir: Path, rel: str, bench_path: Optional[Path] = None) -> str:
+def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict] = None) -> str:
     from common.registry import get_paper
 
     res = [r for r in results if r.get("paper") == "spsn"]
     paper = get_paper("spsn")
     full_rows = [r for r in paper.rows.values() if "full" in r.scales]
-    bp = Path(bench_path) if bench_path else BENCH_PATH
-    bench = json.loads(bp.read_text()) if bp.is_file() else None
-    lines = [
-             "#### SHD (full scale; reported = official repo, seed 0, final epoch of 200)", ""]
+    bench = (benches or {}).get(BENCH)
+    lines = ["#### SHD (full scale; reported = official repo, seed 0, final epoch of 200)", ""]
     lines += _full_table(res, full_rows)
     lines += ["#### Mini stand-in (measured here)", ""] + _mini_table(res)
     lines += ["#### Speed: SPSN vs LIF, forward + backward (measured here, CPU)", ""] + _bench(bench, plot_dir, rel)

@@ -3,9 +3,20 @@ import json
 
 import pytest
 import torch
+import yaml
+from omegaconf import OmegaConf
+from torch.utils.data import TensorDataset
 
-from common.registry import get_paper, get_row, list_papers
+from common.data.base import ArrayDataModule
+from common.harness import RunContext
+
+from common.registry import Row, get_paper, get_row, list_papers
 from tests.harness_fixture.cli import reproduce, results
+
+
+def _results_metrics(res):
+    """Metrics that a seeded run must repeat exactly (wall-clock timings are measurements, not results)."""
+    return {k: v for k, v in res["metrics"].items() if "seconds" not in k}
 
 
 def _weights(tmp, stage_glob):
@@ -18,8 +29,9 @@ def test_unknown_paper_and_row_list_the_valid_ones(tmp_path):
     assert p.returncode != 0 and "unknown paper 'nope'" in p.stderr + p.stdout and "selftest" in p.stderr + p.stdout
     p = reproduce(tmp_path, "paper=selftest", "row=nope", check=False)
     assert p.returncode != 0 and "snn" in p.stderr + p.stdout and "staged" in p.stderr + p.stdout
-    p = reproduce(tmp_path, "paper=selftest", "scale=huge", check=False)
-    assert p.returncode != 0 and "scale must be one of" in p.stderr + p.stdout
+    p = reproduce(tmp_path, "paper=selftest", "scale=huge", check=False)  # scale is a Hydra config group
+    out = p.stderr + p.stdout
+    assert p.returncode != 0 and "scale/huge" in out and all(s in out for s in ("full", "mini", "smoke"))
     with pytest.raises(KeyError, match="registered papers"):
         get_paper("nope")
 
@@ -33,17 +45,20 @@ def test_seeded_cpu_run_repeats_bit_exactly(tmp_path):
     reproduce(a, "paper=selftest", "row=snn", "scale=smoke", "trainer.limit_train_batches=4")
     reproduce(b, "paper=selftest", "row=snn", "scale=smoke", "trainer.limit_train_batches=4")
     ra, rb = results(a)["snn"], results(b)["snn"]
-    assert ra["metrics"] == rb["metrics"]
+    assert _results_metrics(ra) == _results_metrics(rb)
     wa, wb = _weights(a, "train-*"), _weights(b, "train-*")
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
     # a different seed gives different weights (the test can fail)
     c = tmp_path / "c"
-    reproduce(c, "paper=selftest", "row=snn", "scale=smoke", "trainer.limit_train_batches=4", "seed=1")
+    reproduce(c, "paper=selftest", "row=snn", "scale=smoke", "trainer.limit_train_batches=4", "seed=1", "threads=1")
     wc = _weights(c, "train-*")
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)
-    # provenance is recorded
-    prov = ra["provenance"]
+    # provenance is recorded, with the settings the run applied (threads, determinism), not the ones before it
+    prov, rc = ra["provenance"], results(c)["snn"]
     assert set(prov) >= {"git", "hardware", "versions", "determinism"} and ra["seed"] == 0 and ra["scale"] == "smoke"
+    assert ra["data_seed"] == rc["data_seed"] == 0 and ra["schema"] == 2
+    assert rc["provenance"]["hardware"]["torch_threads"] == 1 and prov["hardware"]["torch_threads"] == torch.get_num_threads()
+    assert prov["determinism"]["deterministic_algorithms"] is True
 
 
 def test_killed_staged_run_resumes_to_the_same_result(tmp_path):
@@ -62,7 +77,7 @@ def test_killed_staged_run_resumes_to_the_same_result(tmp_path):
     p = reproduce(crashed, *common)
     assert "finished earlier" in p.stdout and "resuming from" in p.stdout
     r_ref, r_res = results(ref)["staged"], results(crashed)["staged"]
-    assert r_ref["metrics"] == r_res["metrics"]
+    assert _results_metrics(r_ref) == _results_metrics(r_res)
     wa, wb = _weights(ref, "fine-*"), _weights(crashed, "fine-*")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
@@ -81,7 +96,7 @@ def test_invalid_config_value_fails_at_construction_naming_the_field(tmp_path):
     p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "module.model._args_.2.threshold=-1",
                   check=False)
     assert p.returncode != 0 and "threshold must be a positive" in p.stderr
-    p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "time_steps=0", check=False)
+    p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "module.model._args_.0.time_steps=0", check=False)
     assert p.returncode != 0 and "time_steps (T) must be an integer >= 1" in p.stderr
 
 
@@ -111,3 +126,89 @@ def test_ddp_cpu_matches_single_process(tmp_path):
     # ... while the DDP-reduced evaluation metrics cover the whole test set exactly once
     assert rs["test/energy/samples"] == rd["test/energy/samples"] == 1000
     assert abs(rs["test/energy/spike_rate"] - rd["test/energy/spike_rate"]) < 0.25 * rs["test/energy/spike_rate"]
+
+
+def _job_cfgs(tmp, *overrides):
+    """The configs ``--cfg job`` prints, one per row and seed (no training)."""
+    p = reproduce(tmp, "paper=selftest", "row=snn", *overrides, "--cfg", "job")
+    return list(yaml.safe_load_all(p.stdout))
+
+
+def test_cfg_job_shows_the_row_with_its_scale_block_and_the_command_line_wins(tmp_path):
+    (cfg,) = _job_cfgs(tmp_path, "scale=smoke")
+    # what the row runs: its runner, model and data
+    assert cfg["runner"] == "common.harness.runners.train_test" and cfg["module"]["model"]["_target_"] == "torch.nn.Sequential"
+    assert cfg["data"]["_target_"] == "common.data.mnist.MNISTDataModule" and cfg["data"]["train_subset"] == 512
+    # experiment (max_epochs 3, test_ckpt best) < generic smoke (max_epochs 1, limit_val 1) < row smoke block
+    assert cfg["trainer"]["max_epochs"] == 1 and cfg["trainer"]["limit_val_batches"] == 2
+    assert cfg["test_ckpt"] == "last" and cfg["data"]["eval_batch_size"] == 64 and "scales" not in cfg
+    # < command line, for dotted and non-dotted keys alike
+    (cli,) = _job_cfgs(tmp_path, "scale=smoke", "test_ckpt=best", "seed=4", "trainer.limit_val_batches=3",
+                       "data.eval_batch_size=32", "trainer.max_epochs=2")
+    assert cli["test_ckpt"] == "best" and cli["seed"] == 4 and cli["trainer"]["limit_val_batches"] == 3
+    assert cli["data"]["eval_batch_size"] == 32 and cli["trainer"]["max_epochs"] == 2
+
+
+def test_seeds_default_per_scale_and_an_explicit_seed_runs_alone(tmp_path):
+    assert [c["seed"] for c in _job_cfgs(tmp_path, "scale=mini")] == [0, 1, 2]
+    assert [c["seed"] for c in _job_cfgs(tmp_path, "scale=smoke")] == [0]
+    assert [c["seed"] for c in _job_cfgs(tmp_path, "scale=mini", "seed=2")] == [2]
+    assert [c["seed"] for c in _job_cfgs(tmp_path, "scale=mini", "seeds=[3,4]")] == [3, 4]
+
+
+def test_fake_data_is_refused_at_mini(tmp_path):
+    p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=mini", "+data.fake=true", check=False)
+    assert p.returncode != 0 and "data.fake=true" in p.stderr + p.stdout and "scale=smoke" in p.stderr + p.stdout
+    assert not (tmp_path / "results").exists()
+
+
+def test_multirun_over_seeds_writes_one_result_file_per_seed(tmp_path):
+    fast = ["trainer.max_epochs=1", "trainer.limit_train_batches=2", "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1"]
+    reproduce(tmp_path, "paper=selftest", "row=snn", "scale=mini", "seed=0,1", *fast, multirun=True)
+    files = sorted((tmp_path / "results" / "selftest" / "snn").glob("*.json"))
+    assert [f.name for f in files] == ["seed0.json", "seed1.json"]
+    r0, r1 = (json.loads(f.read_text()) for f in files)
+    assert (r0["seed"], r1["seed"]) == (0, 1) and r0["schema"] == r1["schema"] == 2 and r0["data_seed"] == r1["data_seed"] == 0
+    assert r0["config"]["data"]["test_subset"] == r1["config"]["data"]["test_subset"]
+
+
+class _Toy(ArrayDataModule):
+    def build(self):
+        x = torch.arange(100, dtype=torch.float32)[:, None]
+        y = torch.zeros(100, dtype=torch.long)
+        return TensorDataset(x, y), TensorDataset(x[:50], y[:50]), TensorDataset(x, y)
+
+
+def test_data_seed_fixes_the_subsets_and_seed_the_training_order():
+    a, b = (_Toy(batch_size=10, train_subset=30, test_subset=20, seed=s, data_seed=0) for s in (0, 1))
+    assert a.split("test").indices == b.split("test").indices and a.split("train").indices == b.split("train").indices
+    order = [torch.cat([x for x, _ in dm.train_dataloader()]).flatten().tolist() for dm in (a, b)]
+    assert sorted(order[0]) == sorted(order[1]) and order[0] != order[1]
+    c = _Toy(batch_size=10, train_subset=30, test_subset=20, seed=0, data_seed=1)
+    assert c.split("test").indices != a.split("test").indices
+
+
+def _stage_hash(tmp, **cfg):
+    base = {"paper": "selftest", "scale": "smoke", "seed": 0, "paths": {"runs_dir": str(tmp)}, "callbacks": {}}
+    ctx = RunContext(OmegaConf.create({**base, **cfg}), Row(id="snn", dataset="d", architecture="a", time_steps=1))
+    ctx.stage("s", lambda d: {}, depends={"x": 1})
+    return ctx.stage_log[-1]["hash"], ctx.run_dir
+
+
+def test_stage_hash_covers_ckpt_path_callbacks_and_threads(tmp_path):
+    ref = _stage_hash(tmp_path)
+    assert _stage_hash(tmp_path) == ref  # the same settings reuse the stage
+    poison = {"poison": {"_target_": "tests.harness_fixture.runner.PoisonWeights", "epoch": 1}}
+    crash = {"crash": {"_target_": "tests.harness_fixture.runner.CrashAfterEpoch", "epoch": 1, "stage": "s"}}
+    for changed in ({"ckpt_path": "/x/last.ckpt"}, {"callbacks": poison}, {"threads": 1}, {"data_seed": 1}):
+        h, run_dir = _stage_hash(tmp_path, **changed)
+        assert h != ref[0] and run_dir != ref[1], changed
+    assert _stage_hash(tmp_path, callbacks=crash) == ref  # a result-neutral callback (it only kills the process)
+
+
+def test_a_misspelt_row_key_is_an_error(tmp_path):
+    # the driver's composition accepts any row key (the row is not chosen yet); the row's composition is strict
+    p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "module.optimizer.lrr=1", "--cfg", "job",
+                  check=False)
+    assert p.returncode != 0 and "module.optimizer.lrr" in p.stderr + p.stdout

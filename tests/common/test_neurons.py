@@ -203,8 +203,7 @@ def test_bernoulli_spike_seeded_and_straight_through():
 
 
 def test_bernoulli_neuron_logits():
-    n = BernoulliNeuron(logits=True)
-    n.set_generator(torch.Generator().manual_seed(0))
+    n = BernoulliNeuron(logits=True, generator=torch.Generator().manual_seed(0))
     s = n(torch.full((2000,), 100.0))
     assert s.mean().item() == 1.0
 

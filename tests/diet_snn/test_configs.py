@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import initialize_config_dir
 from omegaconf import OmegaConf
 
-from common.harness.run import apply_scale
+from common.harness.run import compose_row
 from common.registry import get_paper
 from tests.harness_fixture.cli import reproduce
 
@@ -21,8 +21,7 @@ FULL = [r.id for r in ROWS if "full" in r.scales]
 
 def _compose(row, scale, extra=()):
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose("reproduce", overrides=["paper=diet_snn", f"row={row}", f"+experiment=diet_snn/{row}", *extra])
-    return apply_scale(cfg, scale, list(extra))
+        return compose_row("diet_snn", row, scale, list(extra))
 
 
 def test_rows_registered_with_reported_values():
@@ -33,7 +32,8 @@ def test_rows_registered_with_reported_values():
     assert ids["cifar100_resnet20_t5"].reported["test/acc"] == 0.6407
     assert ids["imagenet_vgg16_t5"].reported["test/acc"] == 0.6900
     assert all(ids[r].not_run_here for r in FULL)
-    assert all(r.claim for r in ROWS if "mini" in r.scales)
+    used = {row for c in get_paper("diet_snn").claims for row in c.rows()}  # mini rows are checked by claims;
+    assert {r.id for r in ROWS if "mini" in r.scales} - used == {"mini_leak_init09_t5"}  # this one is descriptive
 
 
 @pytest.mark.parametrize("row", FULL)
@@ -58,3 +58,12 @@ def test_all_rows_run_at_smoke(tmp_path):
         m = d["metrics"]
         assert 0.0 <= m["test/acc"] <= 1.0 and "ann/test/acc" in m and "energy_ratio/papers" in m, rid
         assert d["extras"]["snn"] and d["extras"]["thresholds_unscaled"], rid
+
+
+def test_generic_max_epochs_is_refused_naming_the_stage_keys(tmp_path):
+    # DIET-SNN trains two stages with their own epochs: trainer.max_epochs would be silently replaced
+    p = reproduce(tmp_path, "paper=diet_snn", "row=mini_vgg_t5", "scale=smoke", "trainer.max_epochs=3",
+                  plugins=False, check=False)
+    assert p.returncode != 0 and "ann.max_epochs" in p.stderr + p.stdout and "snn.max_epochs" in p.stderr + p.stdout
+    cfg = _compose("mini_vgg_t5", "smoke", ["ann.max_epochs=3", "snn.max_epochs=2"])
+    assert cfg.ann.max_epochs == 3 and cfg.snn.max_epochs == 2  # the stage keys take effect over the smoke block

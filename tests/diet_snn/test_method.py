@@ -5,6 +5,7 @@ from torch import nn
 
 from common.layers import SequenceDropout
 from common.neurons import LIF, constrain_parameters
+from common.stochastic import seed_evaluation
 from papers.diet_snn.models import build_model, to_snn, weight_parameter_count
 from papers.diet_snn.pipeline import diet_energy
 from papers.diet_snn.threshold import chunked_forward, find_thresholds, percentile, set_thresholds
@@ -138,12 +139,12 @@ def test_direct_encoding_feeds_analog_image_every_step_and_poisson_is_binary():
     assert seen[0].shape == (6, 1, 8, 8) and torch.equal(seen[0][:2], x) and torch.equal(seen[0][4:], x)
     p = build_model("vgg_mini", mode="snn", time_steps=3, width_div=8, encoding="poisson",
                     **{**KW, "input_size": 8}).eval()
-    p.eval_seed(1)
+    seed_evaluation(p, 1)
     s = p.encoder(torch.rand(2, 1, 8, 8))
     assert s.shape == (3, 2, 1, 8, 8) and set(s.unique().tolist()) <= {0.0, 1.0}
-    p.eval_seed(1)
+    seed_evaluation(p, 1)
     a = p.encoder(torch.full((4, 1, 8, 8), 0.5))
-    p.eval_seed(1)
+    seed_evaluation(p, 1)
     assert torch.equal(a, p.encoder(torch.full((4, 1, 8, 8), 0.5)))  # seeded evaluation repeats
 
 
@@ -154,3 +155,9 @@ def test_diet_energy_formula():
     e = diet_energy(ann_ops, snn_ops, {"a": None, "b": "n0"}, T=5)
     assert e["snn_energy_pj"] == pytest.approx(4.6 * 500 + 0.9 * 0.1 * 5 * 50)
     assert e["ratio"] == pytest.approx(e["snn_energy_pj"] / (4.6 * 150))
+    # the prices are common.metrics' EnergyModel's, not constants of the paper package
+    from common.metrics import EnergyModel
+
+    e2 = diet_energy(ann_ops, snn_ops, {"a": None, "b": "n0"}, T=5, energy=EnergyModel(e_mac_pj=2.0, e_ac_pj=1.0))
+    assert e2["snn_energy_pj"] == pytest.approx(2.0 * 500 + 1.0 * 0.1 * 5 * 50)
+    assert e2["ann_energy_pj"] == pytest.approx(2.0 * 150)

@@ -11,13 +11,14 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURE_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
-def reproduce(tmp: Path, *overrides: str, check: bool = True, timeout: int = 600, plugins: bool = True):
+def reproduce(tmp: Path, *overrides: str, check: bool = True, timeout: int = 600, plugins: bool = True,
+              multirun: bool = False):
     env = dict(os.environ)
     if plugins:
         env["SNN_REPRO_PLUGINS"] = "tests.harness_fixture.rows"
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("WANDB_MODE", "offline")
-    cmd = [sys.executable, str(REPO / "scripts" / "reproduce.py"),
+    cmd = [sys.executable, str(REPO / "scripts" / "reproduce.py"), *(["-m"] if multirun else []),
            f"hydra.searchpath=[file://{FIXTURE_CONFIGS}]",
            f"paths.runs_dir={tmp / 'runs'}", f"paths.results_dir={tmp / 'results'}",
            f"paths.output_dir={tmp / 'outputs'}", *overrides]

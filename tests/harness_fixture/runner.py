@@ -10,7 +10,10 @@ from common.harness.runners import fit_and_test
 
 
 class CrashAfterEpoch(L.Callback):
-    """Kill the process (no cleanup, like SIGKILL) when epoch ``epoch`` starts in stage ``stage``."""
+    """Kill the process (no cleanup, like SIGKILL) when epoch ``epoch`` starts in stage ``stage``.
+    It does not change what a finished run computes, so it is not part of the stage hash."""
+
+    result_neutral = True
 
     def __init__(self, epoch: int, stage: str):
         self.epoch, self.stage = epoch, stage
@@ -60,3 +63,14 @@ class PoisonWeights(L.Callback):
             with torch.no_grad():
                 for p in pl_module.parameters():
                     p.fill_(float("nan"))
+
+
+class FailOnRank(L.Callback):
+    """Raise on global rank ``rank`` only, when testing ends (after rank 0 has its results)."""
+
+    def __init__(self, rank: int):
+        self.rank = rank
+
+    def on_test_end(self, trainer, pl_module):
+        if trainer.global_rank == self.rank:
+            raise RuntimeError(f"FailOnRank: rank {self.rank} fails on purpose")

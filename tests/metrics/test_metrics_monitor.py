@@ -292,3 +292,35 @@ def test_ddp_sync_two_processes():
     # NeuroBench effective MACs: one zero input pixel on rank 1; pixel (0,0) is read by output (0,0)
     # of channel 0 and by the centre tap of output (0,0) of channel 1 -> 2 ops less: (3 * 49 - 2) / 3
     assert res[0][3] == pytest.approx((3 * 49 - 2) / 3) and res[0][3] == res[1][3]
+
+
+def test_classification_module_reports_spikes_per_neuron_step_and_seeds_stochastic_evaluation():
+    """With energy=True the module logs the monitor's spike rate as ``test/spikes_per_neuron_step``; its
+    stochastic modules are seeded from ``eval_seed`` before each evaluation, so a test repeats exactly."""
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from common.encoders import RateEncoder
+    from common.lightning import ClassificationModule
+    from common.neurons import LIF
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc, self.fc1, self.lif = RateEncoder(8), nn.Linear(6, 16), LIF(0.9, 0.5, backend="torch")
+            self.fc2, self.out = nn.Linear(16, 3), Integrator(output="mean")
+
+        def forward(self, x):
+            return self.out(self.fc2(self.lif(self.fc1(self.enc(x)))))
+
+    torch.manual_seed(0)
+    data = TensorDataset(torch.rand(24, 6), torch.randint(0, 3, (24,)))
+    module = ClassificationModule(Net(), 3, energy=True, eval_seed=3)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    runs = [trainer.test(module, DataLoader(data, batch_size=8), verbose=False)[0] for _ in range(2)]
+    assert runs[0] == runs[1]
+    rate = runs[0]["test/spikes_per_neuron_step"]
+    assert 0 < rate < 1 and rate == pytest.approx(module.energy_report["test"]["activity"][0]["spike_rate"])
+    module.eval_seed = 4
+    assert trainer.test(module, DataLoader(data, batch_size=8), verbose=False)[0] != runs[0]

@@ -10,6 +10,9 @@ import torch
 
 from common.neurons.parallel import (first_order_filter, first_order_filter_sequential, lti_filter,
                                      two_exp_filter, two_exp_filter_sequential)
+from common.metrics import OpsMonitor
+from common.neurons import SpikingNeuron
+from common.stochastic import seed_evaluation
 from papers.spsn.model import SPSNNet, spike_regularizer
 from papers.spsn.neurons import PaperLIF, gumbel_spike, lif_paper_loop, sigmoid_bernoulli_spike
 
@@ -142,7 +145,7 @@ def test_spsn_learns_rate_coded_task(neuron):
         assert torch.isfinite(g1).all() and g1.norm() > 1e-3
         opt.step()
     net.eval()
-    net.eval_seed(0)
+    seed_evaluation(net, 0)
     x, y = batch(400)
     with torch.no_grad():
         acc = (net(x).argmax(1) == y).float().mean().item()
@@ -168,17 +171,70 @@ def test_seeded_stochastic_evaluation_repeats(neuron):
     torch.manual_seed(0)
     net = SPSNNet(12, 5, hidden=(16, 16, 16), neuron=neuron).eval()
     x = (torch.rand(3, 40, 12) < 0.3).float()
-    net.eval_seed(7)
+    assert seed_evaluation(net, 7) == 3  # the three hidden layers
     a = [net(x) for _ in range(2)]
-    net.eval_seed(7)
+    seed_evaluation(net, 7)
     b = [net(x) for _ in range(2)]
     torch.testing.assert_close(a[0], b[0])
     torch.testing.assert_close(a[1], b[1])
     assert not torch.equal(a[0], a[1])  # still stochastic
-    net.eval_seed(8)
+    seed_evaluation(net, 8)
     assert not torch.equal(net(x), a[0])
-    st = net.spike_stats()
-    assert 0 < st["overall"] < 1 and len(st["per_layer"]) == 3
+
+
+def _reference_forward(net: SPSNNet, x: torch.Tensor, gen) -> torch.Tensor:
+    """SPSNNet's forward as written before its neurons became SpikingNeurons: every layer's firing draws from
+    one generator (``None``: the global RNG) in forward order."""
+    x = x.transpose(0, 1).float()
+    for lin, act in zip(net.linears, net.acts):
+        u = two_exp_filter(lin(x), act.alpha, act.beta, act.filter_method, act.chunk)
+        x = sigmoid_bernoulli_spike(u, gen) if act.firing == "sb" else gumbel_spike(u, gen, act.gs_tau)
+    return two_exp_filter(net.readout(x), net.alpha, net.beta, net.readout_method).mean(0)
+
+
+@pytest.mark.parametrize("neuron", ["sb", "gs"])
+def test_spsn_numerics_unchanged_by_the_common_protocols(neuron):
+    """Training forward/backward (global RNG) and seeded evaluation equal the reference wiring bit for bit."""
+    torch.manual_seed(0)
+    net = SPSNNet(20, 5, hidden=(16, 16), neuron=neuron)
+    x = (torch.rand(3, 30, 20) < 0.3).float()
+    torch.manual_seed(1)
+    out = net(x)
+    grads = torch.autograd.grad(out.sum(), list(net.parameters()))
+    torch.manual_seed(1)
+    ref = _reference_forward(net, x, None)
+    ref_grads = torch.autograd.grad(ref.sum(), list(net.parameters()))
+    assert torch.equal(out, ref) and all(torch.equal(g, r) for g, r in zip(grads, ref_grads))
+    net.eval()
+    seed_evaluation(net, 5)
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for _ in range(2):  # the second evaluation batch continues the stream
+            assert torch.equal(net(x), _reference_forward(net, x, gen))
+
+
+@pytest.mark.parametrize("neuron,backend", [("sb", "paper"), ("gs", "paper"), ("lif", "paper"), ("lif", "torch")])
+def test_monitor_counts_spsn_spikes_per_neuron_step(neuron, backend):
+    """SPSN's neurons are SpikingNeurons: the op/energy monitor sees each hidden layer once (PaperLIF's inner
+    suite LIF is not counted again) and its spike rate is the mean spikes per neuron per step."""
+    torch.manual_seed(0)
+    net = SPSNNet(20, 5, hidden=(16, 8), neuron=neuron, lif_backend=backend).eval()
+    assert all(isinstance(a, SpikingNeuron) for a in net.acts)
+    seed_evaluation(net, 0)
+    x = (torch.rand(4, 30, 20) < 0.5).float() * 3
+    spikes = []
+    hooks = [a.register_forward_hook(lambda m, i, o: spikes.append(o.detach())) for a in net.acts]
+    mon = OpsMonitor(net, batch_dim=None)
+    with mon, torch.no_grad():
+        mon.update_samples(4)
+        net(x)
+    for h in hooks:
+        h.remove()
+    assert [n for n, _ in mon.neurons] == ["acts.0", "acts.1"]
+    expected = sum(float(s.sum()) for s in spikes) / sum(s.numel() for s in spikes)
+    assert 0 < expected < 1
+    assert mon.compute()["spike_rate"] == pytest.approx(expected)
+    assert [r["spike_rate"] for r in mon.activity()] == pytest.approx([float(s.mean()) for s in spikes])
 
 
 def test_regularizer_known_rates():
@@ -275,17 +331,16 @@ def test_every_config_is_registered():
 
 @pytest.mark.parametrize("row", ROWS)
 def test_row_runs_at_smoke(row, tmp_path):
-    from hydra import compose, initialize_config_dir
-    from common.harness import apply_scale, run_row
+    from hydra import initialize_config_dir
+    from common.harness.run import compose_row, run_row
     from common.registry import get_row
 
     fake_shd(tmp_path)
     write_fake_mnist(tmp_path)
     over = [f"paths.root_dir={tmp_path}", f"paths.data_dir={tmp_path}", f"paths.runs_dir={tmp_path}/runs", f"paths.results_dir={tmp_path}/res",
-            f"paths.output_dir={tmp_path}/out", "logger=none", "paper=spsn", "scale=smoke"]
+            f"paths.output_dir={tmp_path}/out", "logger=none"]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="reproduce", overrides=[*over, f"row={row}", f"+experiment=spsn/{row}"])
-    cfg = apply_scale(cfg, "smoke", over)
+        cfg = compose_row("spsn", row, "smoke", over)
     if row.startswith("mini"):
         cfg.data.val_size = 16  # the fake MNIST has 64 training images
     res = run_row(cfg, get_row("spsn", row))

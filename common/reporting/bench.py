@@ -151,7 +151,7 @@ def render(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
 
 def render_tuning(data: dict[str, Any], plot_dir: pathlib.Path, rel: str) -> str:
     """Per-kernel bandwidth of the Triton LIF kernels: the shipped launch config vs the sweep's best."""
-    from .triton_config import KernelConfig, launch_config
+    from common.kernels.triton_config import KernelConfig, launch_config
 
     rows = data.get("rows", [])
     shapes = []

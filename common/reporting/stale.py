@@ -1,0 +1,64 @@
+"""Staleness of result files: did files that affect a paper's results change since the result's commit?
+
+A result is **stale** when ``git diff --name-only <commit> HEAD`` lists a file under the paths that
+affect its paper's results (:func:`result_paths`), or when its commit is unknown or not in this
+repository's history (then HEAD cannot be shown to produce it). Uncommitted changes are not
+looked at: the result file records ``dirty`` for those.
+"""
+from __future__ import annotations
+
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+from typing import Optional, Sequence
+
+__all__ = ["result_paths", "changed_since", "stale_reason"]
+
+
+def result_paths(paper: str, papers: Sequence[str]) -> tuple[str, ...]:
+    """Git pathspecs of the files that affect ``paper``'s results: ``common/`` except
+    ``common/reporting/`` (and ``common/claims.py``), ``papers/<paper>/`` except its report and
+    claims, ``configs/`` except other papers' configs and the loggers, and ``scripts/reproduce.py``."""
+    others = [p for p in papers if p != paper]
+    return ("common/", ":(exclude)common/reporting/", ":(exclude)common/claims.py",
+            f"papers/{paper}/", f":(exclude)papers/{paper}/report.py", f":(exclude)papers/{paper}/claims.py",
+            "configs/", ":(exclude)configs/logger/",
+            *[f":(exclude)configs/experiment/{o}/" for o in others], *[f":(exclude)configs/{o}/" for o in others],
+            "scripts/reproduce.py")
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+
+
+def changed_since(repo: Path, commit: Optional[str], pathspecs: tuple[str, ...]) -> Optional[tuple[str, ...]]:
+    """Files under ``pathspecs`` that differ between ``commit`` and HEAD (sorted), or ``None`` when
+    the commit is unknown or not in the history of ``repo`` (or ``repo`` is not a git checkout)."""
+    if not commit or commit == "unknown":
+        return None
+    head = _git(repo, "rev-parse", "HEAD")
+    if head.returncode != 0:
+        return None
+    return _diff(Path(repo), commit, head.stdout.strip(), tuple(pathspecs))
+
+
+@lru_cache(maxsize=None)
+def _diff(repo: Path, commit: str, head: str, pathspecs: tuple[str, ...]) -> Optional[tuple[str, ...]]:
+    if _git(repo, "cat-file", "-e", f"{commit}^{{commit}}").returncode != 0:
+        return None
+    diff = _git(repo, "diff", "--name-only", commit, head, "--", *pathspecs)
+    if diff.returncode != 0:
+        return None
+    return tuple(sorted(filter(None, diff.stdout.splitlines())))
+
+
+def stale_reason(result: dict, papers: Sequence[str], repo: Path) -> str:
+    """Why ``result`` is stale ("" when HEAD's code for its paper equals the code that produced it)."""
+    commit = ((result.get("provenance") or {}).get("git") or {}).get("commit")
+    changed = changed_since(Path(repo), commit, result_paths(result["paper"], tuple(papers)))
+    if changed is None:
+        return f"its commit ({commit or 'unknown'}) is not in this repository's history"
+    if not changed:
+        return ""
+    shown = ", ".join(f"`{f}`" for f in changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+    return f"{len(changed)} file(s) that affect it changed since {commit[:10]}: {shown}"
