@@ -2,11 +2,17 @@
 
 - ``static``:     ``[1, 28, 28]`` images (CNNs; DIET-SNN mini rows).
 - ``sequential``: row-wise sequence ``[28, 28]`` (28 steps of 28 pixels; sequential MNIST).
-- ``permuted``:   pixel-wise permuted sequence ``[784, 1]`` with a fixed permutation drawn from
-  ``permutation_seed`` (psMNIST; identical on every machine).
+- ``permuted``:   psMNIST exactly as the NRU benchmark defines it (apsarath/NRU ``PMNISTData``, task seed
+  ``permutation_seed`` = 50): ``rng = np.random.RandomState(50)``; first ``perm = rng.permutation(60000)``
+  shuffles the training set, then ``seq_perm = rng.permutation(784)`` orders the pixels; train = the first
+  50,000 shuffled training images, val = the last 10,000, test = all 10,000 test images; sequences ``[784, 1]``
+  (NRU's 785th label step dropped, as the LMU code does). Use ``normalize=false`` for NRU's pixels / 255.
 
 Files are read from ``<data_dir>/mnist/`` (or torchvision's ``<data_dir>/MNIST/raw/``), gzipped
-or not. The 60k training images are split into train / val with a seed fixed by `data_seed`.
+or not. ``static`` and ``sequential``: the 60k training images are split into train / val (``val_size``)
+with a seed fixed by `data_seed`; ``permuted``: NRU's fixed split (``val_size`` must be 10000; ``data_seed``
+plays no part). The sequence views batch time-first (:func:`~common.data.sequence.collate_classification`:
+``SeqBatch`` with ``x`` ``[T, B, F]``, every length T).
 """
 from __future__ import annotations
 
@@ -20,7 +26,7 @@ from torch.utils.data import Dataset, TensorDataset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
 
-__all__ = ["MNISTDataModule", "read_idx", "load_mnist", "train_val_indices", "MNIST_FILES", "VIEWS"]
+__all__ = ["MNISTDataModule", "read_idx", "load_mnist", "train_val_indices", "nru_permutations", "MNIST_FILES", "VIEWS"]
 
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -84,8 +90,19 @@ def train_val_indices(n: int, val_size: int, seed: int = 12345) -> tuple[torch.T
     return perm[val_size:], perm[:val_size]
 
 
-def mnist_view(images: torch.Tensor, view: str, normalize: bool = True, permutation_seed: int = 92916) -> torch.Tensor:
-    """Float tensor in the requested view from uint8 images ``[N, 28, 28]``."""
+def nru_permutations(seed: int = 50, n_train: int = 60000) -> tuple[np.ndarray, np.ndarray]:
+    """NRU's psMNIST ``(perm, seq_perm)``: the training-set shuffle, then the pixel order, from one
+    ``np.random.RandomState(seed)`` in that order (``nru_project/task/mnist_task.py``)."""
+    rng = np.random.RandomState(seed)
+    perm = rng.permutation(n_train)
+    return perm, rng.permutation(784)
+
+
+PSMNIST_SIZES = (50000, 10000)  # NRU: train = shuffled[:50000], val = shuffled[-10000:]
+
+
+def mnist_view(images: torch.Tensor, view: str, normalize: bool = True, permutation_seed: int = 50) -> torch.Tensor:
+    """Float tensor in the requested view from uint8 images ``[N, 28, 28]`` (``permuted``: NRU's pixel order)."""
     x = images.float().div_(255.0)
     if normalize:
         x = (x - MEAN) / STD
@@ -94,22 +111,30 @@ def mnist_view(images: torch.Tensor, view: str, normalize: bool = True, permutat
     if view == "sequential":
         return x
     if view == "permuted":
-        perm = torch.randperm(784, generator=torch.Generator().manual_seed(permutation_seed))
-        return x.reshape(-1, 784)[:, perm].unsqueeze(-1)
+        seq_perm = torch.from_numpy(nru_permutations(permutation_seed)[1])
+        return x.reshape(-1, 784)[:, seq_perm].unsqueeze(-1)
     raise ValueError(f"MNIST view must be one of {VIEWS}, got {view!r}")
 
 
 class MNISTDataModule(ArrayDataModule):
     """MNIST in the ``static`` / ``sequential`` / ``permuted`` view (see module docstring).
 
-    ``val_size`` images are held out of the 60k training set (split seed fixed by `data_seed`) for model selection.
+    ``val_size`` images are held out of the 60k training set (split seed fixed by `data_seed`) for model selection;
+    the ``permuted`` view uses NRU's fixed 50k/10k split instead (``val_size`` None or 10000).
     """
 
-    def __init__(self, view: str = "static", normalize: bool = True, val_size: int = 5000,
-                 permutation_seed: int = 92916, **kwargs):
+    def __init__(self, view: str = "static", normalize: bool = True, val_size: Optional[int] = None,
+                 permutation_seed: int = 50, **kwargs):
+        if view in ("sequential", "permuted"):
+            from .sequence import collate_classification
+
+            kwargs.setdefault("collate_fn", collate_classification)
         super().__init__(**kwargs)
         if view not in VIEWS:
             raise ValueError(f"MNIST view must be one of {VIEWS}, got {view!r}")
+        if view == "permuted" and val_size not in (None, PSMNIST_SIZES[1]):
+            raise ValueError(f"psMNIST uses NRU's fixed 50k/10k split: val_size must be {PSMNIST_SIZES[1]}, got {val_size}")
+        val_size = (PSMNIST_SIZES[1] if view == "permuted" else 5000) if val_size is None else val_size
         self.view, self.normalize, self.val_size, self.permutation_seed = view, normalize, int(val_size), permutation_seed
 
     @property
@@ -121,6 +146,10 @@ class MNISTDataModule(ArrayDataModule):
         xte, yte = load_mnist(self.data_dir, "test", self.download)
         xtr = mnist_view(xtr, self.view, self.normalize, self.permutation_seed)
         xte = mnist_view(xte, self.view, self.normalize, self.permutation_seed)
-        train_idx, val_idx = train_val_indices(len(xtr), self.val_size, self.split_seed)
+        if self.view == "permuted":
+            perm = torch.from_numpy(nru_permutations(self.permutation_seed, len(xtr))[0])
+            train_idx, val_idx = perm[: PSMNIST_SIZES[0]], perm[-PSMNIST_SIZES[1]:]
+        else:
+            train_idx, val_idx = train_val_indices(len(xtr), self.val_size, self.split_seed)
         return (TensorDataset(xtr[train_idx], ytr[train_idx]), TensorDataset(xtr[val_idx], ytr[val_idx]),
                 TensorDataset(xte, yte))

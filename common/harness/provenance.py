@@ -1,11 +1,15 @@
 """Provenance of a run: commit, hardware, library versions, and every setting that affects results."""
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import os
 import platform
+import sys
 import subprocess
 from importlib import metadata
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -68,5 +72,58 @@ def determinism() -> dict:
     }
 
 
-def provenance() -> dict:
-    return {"git": git_state(), "hardware": hardware(), "versions": versions(), "determinism": determinism()}
+# repository files that do not change what a run measures: reports, claims and the paper tables' metadata
+RESULT_NEUTRAL = ("common/reporting/", "common/claims.py", "papers/*/report.py", "papers/*/claims.py",
+                  "papers/*/rows.py", "configs/logger/")
+
+
+def blob_sha(path: Path) -> str:
+    """Git's blob id of a file's content (``git hash-object``), computed without git."""
+    data = Path(path).read_bytes()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def _neutral(rel: str) -> bool:
+    return any(fnmatch.fnmatch(rel, pat + "*") if pat.endswith("/") else fnmatch.fnmatch(rel, pat)
+               for pat in RESULT_NEUTRAL)
+
+
+def source_files(paper: Optional[str] = None, repo: Path = REPO_ROOT) -> dict[str, str]:
+    """``{path: blob id}`` of every repository file the run depended on: the Python modules it imported,
+    the C++ kernel sources when the fused CPU kernels were loaded, the data-less scripts it ran from, and
+    the configs (all of ``configs/`` except other papers' experiment folders). RESULTS.md calls a result
+    stale exactly when one of these differs at HEAD (:mod:`common.reporting.stale`)."""
+    repo = Path(repo).resolve()
+    files: set[Path] = set()
+    for mod in list(sys.modules.values()):
+        f = getattr(mod, "__file__", None)
+        if f:
+            files.add(Path(f).resolve())
+    if "common.kernels.cpu" in sys.modules:
+        files.update((repo / "common" / "kernels" / "csrc").glob("*"))
+    files.add(repo / "scripts" / "reproduce.py")
+    for f in (repo / "configs").rglob("*.yaml"):
+        parts = f.relative_to(repo / "configs").parts
+        other = paper is not None and len(parts) > 1 and (
+            (parts[0] == "experiment" and parts[1] != paper) or (parts[0] not in _SHARED_CONFIG_GROUPS and parts[0] != paper))
+        if not other:
+            files.add(f)
+    out = {}
+    for f in files:
+        try:
+            rel = f.relative_to(repo).as_posix()
+        except ValueError:
+            continue  # outside the repository (site-packages, the standard library)
+        if rel.startswith((".venv/", "tests/")) or "/site-packages/" in rel or _neutral(rel) or not f.is_file():
+            continue
+        out[rel] = blob_sha(f)
+    return dict(sorted(out.items()))
+
+
+# config groups every paper composes from (the other folders under configs/ belong to one paper each)
+_SHARED_CONFIG_GROUPS = ("data", "trainer", "logger", "paths", "scale", "experiment")
+
+
+def provenance(paper: Optional[str] = None) -> dict:
+    return {"git": git_state(), "hardware": hardware(), "versions": versions(), "determinism": determinism(),
+            "sources": source_files(paper)}

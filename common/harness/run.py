@@ -150,7 +150,7 @@ def run_row(cfg: DictConfig, row: Row) -> dict[str, Any]:
         torch.set_num_threads(int(cfg.threads))
     try:
         out = runner(cfg, ctx)
-        prov = provenance()  # after the run: the threads and determinism flags it ran with
+        prov = provenance(ctx.paper)  # after the run: the threads and determinism flags it ran with
     finally:
         torch.set_num_threads(threads_before)
     metrics, extras = dict(out.get("metrics", {})), {**ctx.extras, **out.get("extras", {})}

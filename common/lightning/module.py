@@ -80,14 +80,19 @@ class ClassificationModule(L.LightningModule):
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
 
-    def training_step(self, batch, batch_idx):
+    def _logits(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logits [N, classes], targets [N])`` of one batch; modules with other batch layouts
+        (sequences, seq2seq) override only this, and reuse the loss, metrics and energy accounting."""
         x, y = batch
-        logits = self(x)
+        return self(x), y
+
+    def training_step(self, batch, batch_idx):
+        logits, y = self._logits(batch)
         loss = self._loss(logits, y)
         reg = getattr(self.model, "regularization_loss", None)
         if callable(reg):
             r = reg()
-            self.log("train/reg", r.detach(), on_step=False, on_epoch=True)
+            self.log("train/reg", r.detach(), on_step=False, on_epoch=True, batch_size=y.shape[0])
             loss = loss + r
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
@@ -96,7 +101,7 @@ class ClassificationModule(L.LightningModule):
                 "learning rate or check the inputs, then rerun to resume from it."
             )
         self.acc["tr"](logits.detach(), y)
-        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=y.shape[0])
         self.log("train/acc", self.acc["tr"], on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
@@ -114,10 +119,9 @@ class ClassificationModule(L.LightningModule):
             self.monitor.attach()
 
     def _eval_step(self, batch, split: str):
-        x, y = batch
+        logits, y = self._logits(batch)
         if self.monitor is not None:
-            self.monitor.update_samples(x.shape[0])
-        logits = self(x)
+            self.monitor.update_samples(y.shape[0])  # samples = rows of the loss (tokens for seq2seq)
         loss = self._loss(logits, y)
         self.acc[split](logits, y)
         self.mean_loss[split](loss, weight=y.shape[0])

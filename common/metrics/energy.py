@@ -2,27 +2,31 @@
 
 Defaults are the 45 nm CMOS numbers (Horowitz, ISSCC 2014) used by DIET-SNN, SPSN and most
 SNN papers: a 32-bit float MAC costs 4.6 pJ (3.7 pJ multiply + 0.9 pJ add) and an AC 0.9 pJ.
+Element-wise products (the gate products of recurrent cells, ``elementwise`` in the op counts) are not
+priced by default, as in those papers; ``e_mul_pj=3.7`` prices each as a 32-bit float multiply.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Mapping, Union
 
-__all__ = ["EnergyModel", "energy_ratio"]
+__all__ = ["EnergyModel", "energy_ratio", "energy_ratios"]
 
 
 @dataclass(frozen=True)
 class EnergyModel:
-    """``E = e_mac_pj * MACs + e_ac_pj * ACs`` (picojoules)."""
+    """``E = e_mac_pj * MACs + e_ac_pj * ACs + e_mul_pj * element-wise products`` (picojoules)."""
 
     e_mac_pj: float = 4.6
     e_ac_pj: float = 0.9
+    e_mul_pj: float = 0.0
 
-    def energy_pj(self, macs: float, acs: float) -> float:
-        return float(macs) * self.e_mac_pj + float(acs) * self.e_ac_pj
+    def energy_pj(self, macs: float, acs: float, elementwise: float = 0.0) -> float:
+        e = float(macs) * self.e_mac_pj + float(acs) * self.e_ac_pj
+        return e + float(elementwise) * self.e_mul_pj if self.e_mul_pj else e
 
-    def __call__(self, macs: float, acs: float) -> float:
-        return self.energy_pj(macs, acs)
+    def __call__(self, macs: float, acs: float, elementwise: float = 0.0) -> float:
+        return self.energy_pj(macs, acs, elementwise)
 
 
 Number = Union[int, float]
@@ -41,3 +45,10 @@ def energy_ratio(
     if a == 0.0:
         raise ZeroDivisionError("ANN energy is zero; did the ANN monitor see any sample?")
     return s / a
+
+
+def energy_ratios(snn: Mapping[str, Number], baseline: Mapping[str, Number]) -> dict[str, float]:
+    """SNN/baseline energy ratio in both conventions, from two :meth:`OpsMonitor.compute` dicts taken with
+    the same normaliser (both per sample, or both per token): ``{"papers": ..., "neurobench": ...}``."""
+    return {"papers": energy_ratio(snn, baseline, "energy_pj"),
+            "neurobench": energy_ratio(snn, baseline, "energy_nb_pj")}

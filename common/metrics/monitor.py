@@ -1,7 +1,9 @@
 """Hook-based collector of operation counts, energy and spike activity.
 
 ``OpsMonitor(model)`` registers forward hooks (model code unchanged) on every counted layer
-(``Linear``, ``Conv1d/2d/3d``, ``LSTM/GRU/RNN`` and their cells) and every spiking neuron
+(every module with a counter, :func:`common.metrics.ops.register_counter`: built in ``Linear``,
+``Conv1d/2d/3d``, ``LSTM/GRU/RNN`` and their cells, ``Embedding``, :class:`common.products.MatMul` /
+``Mul``; the descendants of a counted layer are not hooked) and every spiking neuron
 (:class:`common.neurons.SpikingNeuron` with ``emits_spikes``; a neuron nested in another is not hooked
 again), and accumulates the counts of
 :mod:`common.metrics.ops` / :mod:`common.metrics.activity` into torchmetrics ``Metric`` states
@@ -17,10 +19,15 @@ and the totals are divided by the number of samples. Samples are counted either
   fed ``[T, B, ...]``). Only valid if ``model`` is called once per batch; or
 * manually (``batch_dim=None``): call :meth:`OpsMonitor.update_samples` with ``B`` once per
   batch (e.g. in ``test_step``). Use this when ``model`` is called once per time step.
+
+**Tokens.** For translation, ops per target token: call :meth:`OpsMonitor.update_tokens` with the
+number of tokens of each batch (e.g. ``y_lengths.sum()``, the caller decides what counts) and read
+``compute(per="token")``. Padded steps: a spiking layer's input is 0 there and costs nothing; an analog
+layer counts them densely (count on unpadded or length-bucketed batches to keep that small).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -29,7 +36,7 @@ from torchmetrics import Metric
 from .activity import SpikeActivity
 from .energy import EnergyModel
 from .footprint import memory_footprint, parameter_count
-from .ops import COUNTED_TYPES, FIELDS, count_layer, stack_counts
+from .ops import FIELDS, count_layer, find_counter, stack_counts
 
 __all__ = ["LayerOps", "OpsMonitor"]
 
@@ -50,6 +57,7 @@ class LayerOps(Metric):
         self.num_layers = int(num_layers)
         self.add_state("counts", torch.zeros(self.num_layers, len(FIELDS), dtype=_F64), dist_reduce_fx="sum")
         self.add_state("samples", torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
+        self.add_state("tokens", torch.zeros((), dtype=_F64), dist_reduce_fx="sum")
 
     def update(self, index: int, counts: torch.Tensor) -> None:  # type: ignore[override]
         """Add one call's counts (a ``len(FIELDS)`` vector, see :func:`ops.stack_counts`) to layer ``index``."""
@@ -58,12 +66,16 @@ class LayerOps(Metric):
     def update_samples(self, n: int) -> None:
         self.samples += float(n)
 
+    def update_tokens(self, n: int) -> None:
+        self.tokens += float(n)
+
     def compute(self) -> dict[str, torch.Tensor]:
         """Per-layer counts per sample (``[num_layers]`` tensors keyed by field) plus raw sums."""
         n = self.samples.clamp_min(1)
         out = {k: self.counts[:, i] / n for i, k in enumerate(FIELDS)}
         out["raw"] = self.counts
         out["samples"] = self.samples
+        out["tokens"] = self.tokens
         return out
 
 
@@ -104,10 +116,16 @@ class OpsMonitor:
         energy: :class:`EnergyModel` (default 4.6 pJ/MAC, 0.9 pJ/AC).
         batch_dim: dimension of ``model``'s first input that holds the batch (auto sample
             counting), or ``None`` to count samples with :meth:`update_samples`.
-        layer_types: module types to count (default: Linear, Conv, RNN layers and cells).
+        layer_types: restrict counting to these module types (default ``None``: every module with a
+            registered counter, see :func:`common.metrics.ops.register_counter`).
         exclude: names (as in ``model.named_modules()``) of modules not to hook.
         neurobench: also count NeuroBench's effective ops (for convs this costs one extra
             convolution per hooked call; ``False`` leaves ``nb_eff_*`` of convs at 0).
+        graded: ``Linear``/``Conv`` layers (or custom counters that use ``unit``) fed with graded spikes
+            (module docstring of :mod:`common.metrics.ops`): layer name
+            -> the height of one spike (``1/dt``; 1 for integer counts), a zero-argument callable
+            returning it, or the quantizing neuron itself (a module with a ``dt`` attribute: height
+            ``1/dt``); read at every call, so an annealed ``dt`` is followed.
 
     Use ``with monitor: model(x)`` or ``monitor.attach() ... monitor.detach()``; then
     :meth:`compute` (totals per sample), :meth:`table` (per counted layer), :meth:`activity`
@@ -120,9 +138,10 @@ class OpsMonitor:
         model: nn.Module,
         energy: Optional[EnergyModel] = None,
         batch_dim: Optional[int] = 0,
-        layer_types: Sequence[type] = COUNTED_TYPES,
+        layer_types: Optional[Sequence[type]] = None,
         exclude: Iterable[str] = (),
         neurobench: bool = True,
+        graded: Optional[Mapping[str, Any]] = None,
     ):
         from common.neurons.modules import SpikingNeuron  # local: keep ops usable without neurons
 
@@ -135,11 +154,18 @@ class OpsMonitor:
         self.neurons: list[tuple[str, nn.Module]] = []
         seen: set[int] = set()
         hooked: list[str] = []  # raw names of the hooked neurons
+        counted: list[str] = []  # raw names of the counted layers
+        self._units: list[Any] = []
+        graded = dict(graded or {})
         for name, m in model.named_modules():
             if name in excl or id(m) in seen:
                 continue
-            if isinstance(m, tuple(layer_types)):
+            if find_counter(m) is not None and (layer_types is None or isinstance(m, tuple(layer_types))):
+                if any(outer == "" or name.startswith(f"{outer}.") for outer in counted):
+                    continue  # inside a counted layer: its counter accounts for it
+                counted.append(name)
                 self.layers.append((name or type(m).__name__, m))
+                self._units.append(graded.pop(name, None))
                 seen.add(id(m))
             elif isinstance(m, SpikingNeuron) and getattr(m, "emits_spikes", True):
                 if any(outer == "" or name.startswith(f"{outer}.") for outer in hooked):
@@ -147,6 +173,9 @@ class OpsMonitor:
                 hooked.append(name)
                 self.neurons.append((name or type(m).__name__, m))
                 seen.add(id(m))
+        if graded:
+            raise ValueError(f"graded: {sorted(graded)} are not counted layers of the model; counted: "
+                             f"{[n for n, _ in self.layers]}")
         self.ops = LayerOps(len(self.layers))
         self.spikes = SpikeActivity(len(self.neurons))
         self._handles: list[Any] = []
@@ -167,7 +196,7 @@ class OpsMonitor:
                 return
             dev = (x if x is not None else args[0].data).device
             with torch.no_grad(), torch.autocast(dev.type, enabled=False):
-                counts = count_layer(module, args, kwargs, neurobench=self.neurobench)
+                counts = count_layer(module, args, kwargs, neurobench=self.neurobench, unit=self._unit(index))
                 if counts is None:
                     return
                 y = _first_out(output)
@@ -177,6 +206,14 @@ class OpsMonitor:
                 self._to(dev)
                 self.ops.update(index, stack_counts(counts, dev))
         return hook
+
+    def _unit(self, index: int) -> Optional[float]:
+        u = self._units[index]
+        if u is None:
+            return None
+        if isinstance(u, nn.Module):
+            return 1.0 / float(u.dt)
+        return float(u()) if callable(u) else float(u)
 
     def _neuron_hook(self, index: int):
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
@@ -235,6 +272,11 @@ class OpsMonitor:
                                "build the monitor with batch_dim=None to call update_samples")
         self._add_samples(int(n))
 
+    def update_tokens(self, n: int) -> None:
+        """Count ``n`` more tokens (the normaliser of ``compute(per="token")``; any ``batch_dim``)."""
+        writable_states(self.ops)
+        self.ops.update_tokens(int(n))
+
     def reset(self) -> None:
         with torch.inference_mode(False):  # keep states normal tensors (see writable_states)
             self.ops.reset()
@@ -244,13 +286,20 @@ class OpsMonitor:
     def samples(self) -> int:
         return int(self.ops.samples.item())
 
-    def _ops(self) -> dict[str, torch.Tensor]:
+    def _ops(self, per: str = "sample") -> dict[str, torch.Tensor]:
         # compute() syncs states across processes under DDP; silence "compute before update"
         self.ops._update_count = max(self.ops._update_count, 1)
         # (torchmetrics squeezes 1-element results: restore the per-layer shapes)
         out = {k: v.detach().cpu().reshape(-1) for k, v in self.ops.compute().items()}
         out["raw"] = out["raw"].reshape(len(self.layers), len(FIELDS))
         out["samples"] = out["samples"].reshape(())
+        out["tokens"] = out["tokens"].reshape(())
+        if per == "token":
+            if float(out["tokens"]) <= 0:
+                raise ValueError('compute(per="token"): no tokens counted; call update_tokens(n) once per batch')
+            out.update({k: out["raw"][:, i] / out["tokens"] for i, k in enumerate(FIELDS)})
+        elif per != "sample":
+            raise ValueError(f'per must be "sample" or "token", got {per!r}')
         return out
 
     def _act(self) -> dict[str, torch.Tensor]:
@@ -259,21 +308,33 @@ class OpsMonitor:
         out["samples"] = out["samples"].reshape(())
         return out
 
-    def table(self) -> list[dict[str, Any]]:
-        """One dict per counted layer; op counts are per sample (whole inference).
+    def table(self, per: str = "sample") -> list[dict[str, Any]]:
+        """One dict per counted layer; op counts are per sample (whole inference), or per token with
+        ``per="token"``.
 
-        Keys: ``name, type, params, input`` (``"spike"``/``"analog"``/``"mixed"``/``"-"`` by the
-        papers' {0,1} test), ``in_rate`` (fraction of non-zero inputs = input spike rate for spike
-        inputs), ``out_sparsity`` (fraction of zero outputs), ``macs, acs, energy_pj`` (papers),
-        ``nb_eff_macs, nb_eff_acs, nb_dense, energy_nb_pj`` (NeuroBench), ``elementwise``, ``calls``.
+        Keys: ``name, type, params, input`` (``"spike"``/``"analog"``/``"graded"``/``"mixed"`` by the
+        papers' {0,1} test, ``"index"`` for embeddings, ``"-"`` if never called), ``in_rate`` (fraction
+        of non-zero inputs = input spike rate for spike inputs), ``out_sparsity`` (fraction of zero
+        outputs), ``macs, acs, energy_pj`` (papers), ``nb_eff_macs, nb_eff_acs, nb_dense, energy_nb_pj``
+        (NeuroBench), ``elementwise``, ``lookups``, ``calls``.
         """
-        o = self._ops()
+        o = self._ops(per)
         raw = o["raw"]
         rows = []
         for i, (name, m) in enumerate(self.layers):
             r = {k: float(o[k][i]) for k in FIELDS}
             calls, analog = raw[i, _IDX["calls"]].item(), raw[i, _IDX["analog"]].item()
-            kind = "-" if calls == 0 else "analog" if analog == calls else "spike" if analog == 0 else "mixed"
+            graded, numel = raw[i, _IDX["graded"]].item(), raw[i, _IDX["in_numel"]].item()
+            if calls == 0:
+                kind = "-"
+            elif numel == 0 and raw[i, _IDX["lookups"]].item() > 0:
+                kind = "index"
+            elif analog == calls:
+                kind = "analog"
+            elif graded == calls:
+                kind = "graded"
+            else:
+                kind = "spike" if analog == 0 and graded == 0 else "mixed"
             rows.append({
                 "name": name,
                 "type": type(m).__name__,
@@ -283,12 +344,13 @@ class OpsMonitor:
                 "out_sparsity": raw[i, _IDX["out_zero"]].item() / max(raw[i, _IDX["out_numel"]].item(), 1),
                 "macs": r["paper_mac"],
                 "acs": r["paper_ac"],
-                "energy_pj": self.energy.energy_pj(r["paper_mac"], r["paper_ac"]),
+                "energy_pj": self.energy.energy_pj(r["paper_mac"], r["paper_ac"], r["elementwise"]),
                 "nb_eff_macs": r["nb_mac"],
                 "nb_eff_acs": r["nb_ac"],
                 "nb_dense": r["nb_dense"],
-                "energy_nb_pj": self.energy.energy_pj(r["nb_mac"], r["nb_ac"]),
+                "energy_nb_pj": self.energy.energy_pj(r["nb_mac"], r["nb_ac"], r["elementwise"]),
                 "elementwise": r["elementwise"],
+                "lookups": r["lookups"],
                 "calls": int(calls),
             })
         return rows
@@ -308,13 +370,14 @@ class OpsMonitor:
             "sparsity": float(a["sparsity"][i]),
         } for i, (name, m) in enumerate(self.neurons)]
 
-    def compute(self) -> dict[str, float]:
-        """Totals per sample: ``macs, acs, energy_pj`` (papers), ``nb_eff_macs, nb_eff_acs,
-        nb_dense, energy_nb_pj`` (NeuroBench), ``elementwise``, ``samples``, ``params_total``,
-        ``params_trainable``, ``memory_bytes``, ``activation_sparsity`` (zeros among the inputs of
+    def compute(self, per: str = "sample") -> dict[str, float]:
+        """Totals per sample (``per="token"``: op counts and energies per token, see
+        :meth:`update_tokens`): ``macs, acs, energy_pj`` (papers), ``nb_eff_macs, nb_eff_acs,
+        nb_dense, energy_nb_pj`` (NeuroBench), ``elementwise``, ``lookups``, ``samples``, ``tokens``
+        (the raw counts of both normalisers), ``params_total``, ``params_trainable``, ``memory_bytes``, ``activation_sparsity`` (zeros among the inputs of
         all counted layers), ``spike_rate`` (all spiking layers: spikes per neuron per step),
         ``spikes_per_sample`` and ``spike_sparsity``."""
-        o = self._ops()
+        o = self._ops(per)
         a = self._act()
         raw = o["raw"].sum(0)
         tot = {k: float(o[k].sum()) for k in FIELDS}
@@ -325,12 +388,14 @@ class OpsMonitor:
             "samples": float(o["samples"]),
             "macs": tot["paper_mac"],
             "acs": tot["paper_ac"],
-            "energy_pj": self.energy.energy_pj(tot["paper_mac"], tot["paper_ac"]),
+            "energy_pj": self.energy.energy_pj(tot["paper_mac"], tot["paper_ac"], tot["elementwise"]),
             "nb_eff_macs": tot["nb_mac"],
             "nb_eff_acs": tot["nb_ac"],
             "nb_dense": tot["nb_dense"],
-            "energy_nb_pj": self.energy.energy_pj(tot["nb_mac"], tot["nb_ac"]),
+            "energy_nb_pj": self.energy.energy_pj(tot["nb_mac"], tot["nb_ac"], tot["elementwise"]),
             "elementwise": tot["elementwise"],
+            "lookups": tot["lookups"],
+            "tokens": float(o["tokens"]),
             "params_total": float(pc["total"]),
             "params_trainable": float(pc["trainable"]),
             "memory_bytes": float(memory_footprint(self.model)),

@@ -24,6 +24,8 @@ __all__ = [
     "MultiStepOutput",
     "lif_step",
     "lif_multistep_torch",
+    "lif_multistep_masked",
+    "step_mask",
     "bernoulli_spike",
     "integrate_multistep",
     "as_param_tensor",
@@ -100,6 +102,49 @@ def lif_multistep_torch(
     return MultiStepOutput(torch.stack(spikes), v, torch.stack(charges) if return_membrane else None)
 
 
+def step_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Shape a ``[B]`` (one step) or ``[T, B]`` (a sequence) bool mask to broadcast over ``like``
+    (``[B, ...]`` or ``[T, B, ...]``), checking that its leading dims match."""
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a bool tensor (True = real step), got dtype {mask.dtype}")
+    if mask.dim() > like.dim() or tuple(mask.shape) != tuple(like.shape[: mask.dim()]):
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not match the leading dims of the input "
+                         f"{tuple(like.shape)} (expected [T, B] for [T, B, ...] or [B] for [B, ...])")
+    return mask.reshape(tuple(mask.shape) + (1,) * (like.dim() - mask.dim()))
+
+
+def lif_multistep_masked(
+    x_seq: torch.Tensor,
+    mask: torch.Tensor,
+    v0: Optional[torch.Tensor] = None,
+    leak: "float | torch.Tensor" = 1.0,
+    threshold: "float | torch.Tensor" = 1.0,
+    surrogate: Surrogate = Triangle(),
+    reset: str = "soft",
+    detach_reset: bool = False,
+    return_membrane: bool = False,
+) -> MultiStepOutput:
+    """Multi-step IF/LIF over a variable-length batch: where ``mask[t, b]`` is False (a padded step) the
+    neuron neither integrates nor fires — its spikes are 0 and its membrane is carried unchanged (the
+    charge recorded there is the held membrane). Any mask pattern (right or left padding, gaps) works."""
+    _check_reset(reset)
+    if x_seq.dim() < 2:
+        raise ValueError(f"x_seq must be [T, B, ...], got shape {tuple(x_seq.shape)}")
+    m_seq = step_mask(mask, x_seq)
+    step_ndim = x_seq.dim() - 1
+    leak_t = as_param_tensor(leak, step_ndim, x_seq)
+    thr_t = as_param_tensor(threshold, step_ndim, x_seq)
+    v = torch.zeros_like(x_seq[0]) if v0 is None else v0
+    spikes, charges = [], []
+    for x, m in zip(x_seq.unbind(0), m_seq.unbind(0)):
+        s, v_next, h = lif_step(x, v, leak_t, thr_t, surrogate, reset, detach_reset)
+        spikes.append(s * m)
+        if return_membrane:
+            charges.append(torch.where(m, h, v))
+        v = torch.where(m, v_next, v)
+    return MultiStepOutput(torch.stack(spikes), v, torch.stack(charges) if return_membrane else None)
+
+
 class _BernoulliST(torch.autograd.Function):
     @staticmethod
     def forward(ctx, p, generator, scale_by_p: bool):  # type: ignore[override]
@@ -126,12 +171,23 @@ def bernoulli_spike(
 
 
 def integrate_multistep(
-    x_seq: torch.Tensor, v0: Optional[torch.Tensor] = None, leak: "float | torch.Tensor" = 1.0
+    x_seq: torch.Tensor, v0: Optional[torch.Tensor] = None, leak: "float | torch.Tensor" = 1.0,
+    mask: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """Non-firing integrator ``v[t] = leak * v[t-1] + x[t]``; returns the membrane sequence ``[T, B, ...]``.
 
-    With ``leak = 1`` (the DIET-SNN / LITE-SNN readout) this is a cumulative sum.
+    With ``leak = 1`` (the DIET-SNN / LITE-SNN readout) this is a cumulative sum. ``mask`` (``[T, B]``
+    bool): at a padded step the membrane is held (neither leaks nor integrates).
     """
+    if mask is not None:
+        m_seq = step_mask(mask, x_seq)
+        leak_t = as_param_tensor(leak, x_seq.dim() - 1, x_seq)
+        v = torch.zeros_like(x_seq[0]) if v0 is None else v0
+        out = []
+        for x, m in zip(x_seq.unbind(0), m_seq.unbind(0)):
+            v = torch.where(m, leak_t * v + x, v)
+            out.append(v)
+        return torch.stack(out)
     if not torch.is_tensor(leak) and float(leak) == 1.0:
         out = x_seq.cumsum(0)
         return out if v0 is None else out + v0

@@ -5,6 +5,13 @@ Every neuron takes ``step_mode="multi"`` (input ``[T, B, ...]``, the default) or
 Trainable leak/threshold live in ``nn.Parameter``s (one per layer, or one per channel with
 ``num_channels``); their clamping rule is a constructor argument applied by :meth:`constrain_`,
 which the Lightning module calls after every optimizer step.
+
+Carried state (``stateful=True``, or single-step mode) is made safe for sequences:
+:meth:`SpikingNeuron.detach_state` / :func:`detach_states` cut it from the previous batch's graph (truncated
+BPTT across batches or chunks: without it the next backward fails), a carried state whose shape does not match
+the next input raises (call :func:`reset_states` first) instead of silently restarting from rest, and
+``forward(x, mask=)`` (``[T, B]`` bool, True = real step) leaves both the state and the output (0 spikes)
+untouched at padded steps.
 """
 from __future__ import annotations
 
@@ -17,9 +24,18 @@ from torch import nn
 from ..stochastic import StochasticModule
 from ..surrogate import Surrogate, get_surrogate
 from .backends import check_backend_name, resolve_backend
-from .functional import RESETS, as_param_tensor, bernoulli_spike, integrate_multistep, lif_step
+from .functional import (
+    RESETS,
+    as_param_tensor,
+    bernoulli_spike,
+    integrate_multistep,
+    lif_multistep_masked,
+    lif_step,
+    step_mask,
+)
 
-__all__ = ["SpikingNeuron", "LIF", "IF", "BernoulliNeuron", "Integrator", "reset_states", "constrain_parameters"]
+__all__ = ["SpikingNeuron", "LIF", "IF", "BernoulliNeuron", "Integrator", "reset_states", "detach_states",
+           "constrain_parameters"]
 
 STEP_MODES = ("multi", "single")
 
@@ -50,10 +66,21 @@ class SpikingNeuron(nn.Module):
     def reset_state(self) -> None:
         self.v = None
 
+    def detach_state(self) -> None:
+        """Keep the carried membrane's value but cut it from the graph that produced it (truncated BPTT)."""
+        if self.v is not None:
+            self.v = self.v.detach()
+
     def _initial_v(self, x_step: torch.Tensor) -> Optional[torch.Tensor]:
-        if self.stateful and self.v is not None and self.v.shape == x_step.shape:
-            return self.v
-        return None
+        """The carried membrane for an input step shaped like ``x_step`` (``None``: start from rest)."""
+        if not self.stateful or self.v is None:
+            return None
+        if self.v.shape != x_step.shape:
+            raise ValueError(
+                f"{type(self).__name__}: the carried state has shape {tuple(self.v.shape)} but the input step has "
+                f"shape {tuple(x_step.shape)}; call reset_state() (or common.neurons.reset_states(model)) before "
+                "feeding a batch of another shape")
+        return self.v
 
     def constrain_(self) -> None:
         """Clamp trainable parameters to their allowed range (no-op by default)."""
@@ -136,33 +163,46 @@ class LIF(SpikingNeuron):
             if isinstance(p, nn.Parameter) and (lo is not None or hi is not None):
                 p.clamp_(min=lo, max=hi)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``x``: ``[T, B, ...]`` (multi) or ``[B, ...]`` (single); ``mask``: ``[T, B]`` / ``[B]`` bool, False at
+        padded steps, where the neuron emits 0 and keeps its membrane."""
         if self.step_mode == "single":
             leak = as_param_tensor(self.leak, x.dim(), x)
             thr = as_param_tensor(self.threshold, x.dim(), x)
             v = self._initial_v(x)
             v = torch.zeros_like(x) if v is None else v
-            spike, self.v, h = lif_step(x, v, leak, thr, self.surrogate, self.reset, self.detach_reset)
+            spike, v_next, h = lif_step(x, v, leak, thr, self.surrogate, self.reset, self.detach_reset)
+            if mask is not None:
+                m = step_mask(mask, x)
+                spike, v_next, h = spike * m, torch.where(m, v_next, v), torch.where(m, h, v)
+            self.v = v_next
             if self.record_membrane:
                 self.membrane = h
             return spike
         if x.dim() < 2:
             raise ValueError(f"multi-step input must be [T, B, ...], got shape {tuple(x.shape)}")
-        fn = resolve_backend(self.backend, x.device)
-        out = fn(
-            x,
-            self._initial_v(x[0]) if self.stateful else None,
-            self.leak,
-            self.threshold,
-            self.surrogate,
-            self.reset,
-            self.detach_reset,
-            self.record_membrane,
-        )
+        v0 = self._initial_v(x[0])
+        args = (v0, self.leak, self.threshold, self.surrogate, self.reset, self.detach_reset, self.record_membrane)
+        if mask is None:
+            out = resolve_backend(self.backend, x.device)(x, *args)
+            spikes = out.spikes
+        elif not self.stateful and not self.record_membrane and _is_right_padded(step_mask(mask, x)):
+            # from rest, nothing carried out, padding only after each sequence's end: steps past the end cannot
+            # affect the real ones, so the fused kernel runs and the padded outputs are zeroed
+            out = resolve_backend(self.backend, x.device)(x, *args)
+            spikes = out.spikes * step_mask(mask, x)
+        else:
+            out = lif_multistep_masked(x, mask, *args)
+            spikes = out.spikes
         if self.stateful:
             self.v = out.v
         self.membrane = out.membrane
-        return out.spikes
+        return spikes
+
+
+def _is_right_padded(mask: torch.Tensor) -> bool:
+    """True when no ``[T, B, ...]`` mask column turns on again after turning off (padding only at the end)."""
+    return not bool((mask[1:] & ~mask[:-1]).any())
 
 
 class IF(LIF):
@@ -216,16 +256,26 @@ class Integrator(SpikingNeuron):
             raise ValueError(f"output must be one of {self.OUTPUTS}, got {output!r}")
         self.leak, self.output = leak, output
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """``mask`` (``[T, B]`` / ``[B]`` bool): the membrane is held at padded steps, so ``"last"`` is the value
+        after each sequence's last real step, ``"sum"``/``"mean"`` run over the real steps only, and
+        ``"sequence"`` repeats the held value at padded steps."""
         if self.step_mode == "single":
             v = self._initial_v(x)
-            self.v = x if v is None else self.leak * v + x
+            v_next = x if v is None else self.leak * v + x
+            if mask is not None:
+                v_next = torch.where(step_mask(mask, x), v_next, torch.zeros_like(x) if v is None else v)
+            self.v = v_next
             return self.v
-        v = integrate_multistep(x, self._initial_v(x[0]) if self.stateful else None, self.leak)
+        v = integrate_multistep(x, self._initial_v(x[0]), self.leak, mask)
         if self.stateful:
             self.v = v[-1]
         if self.output == "last":
             return v[-1]
+        if mask is not None and self.output in ("mean", "sum"):
+            m = step_mask(mask, v)
+            total = (v * m).sum(0)
+            return total if self.output == "sum" else total / m.sum(0).clamp(min=1)
         if self.output == "mean":
             return v.mean(0)
         if self.output == "sum":
@@ -238,6 +288,14 @@ def reset_states(model: nn.Module) -> None:
     for m in model.modules():
         if isinstance(m, SpikingNeuron):
             m.reset_state()
+
+
+def detach_states(model: nn.Module) -> None:
+    """Detach the carried state of every spiking module in ``model`` (truncated BPTT: call between batches or
+    chunks that continue the same sequences; :func:`reset_states` instead when new sequences start)."""
+    for m in model.modules():
+        if isinstance(m, SpikingNeuron):
+            m.detach_state()
 
 
 def constrain_parameters(model: nn.Module) -> None:

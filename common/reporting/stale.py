@@ -1,6 +1,10 @@
 """Staleness of result files: did files that affect a paper's results change since the result's commit?
 
-A result is **stale** when ``git diff --name-only <commit> HEAD`` lists a file under the paths that
+A result that records its ``provenance.sources`` (``{path: git blob id}`` of every repository file
+the run imported or read: :func:`common.harness.provenance.source_files`) is **stale** exactly when
+one of those files differs at HEAD (or is gone): adding another paper or a new module does not make
+it stale, a change to a module it ran does. Older results without that record fall back to paths:
+such a result is **stale** when ``git diff --name-only <commit> HEAD`` lists a file under the paths that
 affect its paper's results (:func:`result_paths`), or when its commit is unknown or not in this
 repository's history (then HEAD cannot be shown to produce it). Uncommitted changes are not
 looked at: the result file records ``dirty`` for those.
@@ -12,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["result_paths", "changed_since", "stale_reason"]
+__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason"]
 
 
 def result_paths(paper: str, papers: Sequence[str]) -> tuple[str, ...]:
@@ -52,13 +56,42 @@ def _diff(repo: Path, commit: str, head: str, pathspecs: tuple[str, ...]) -> Opt
     return tuple(sorted(filter(None, diff.stdout.splitlines())))
 
 
+@lru_cache(maxsize=None)
+def _head_blobs(repo: Path, head: str) -> dict[str, str]:
+    """``{path: blob id}`` of every file in the commit ``head``."""
+    out = _git(repo, "ls-tree", "-r", "--full-tree", head)
+    blobs = {}
+    for line in out.stdout.splitlines():
+        meta, _, path = line.partition("\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == "blob":
+            blobs[path] = parts[2]
+    return blobs
+
+
+def changed_sources(repo: Path, sources: dict) -> Optional[tuple[str, ...]]:
+    """The recorded source files whose content at HEAD differs (or that HEAD no longer has), sorted;
+    ``None`` when ``repo`` is not a git checkout."""
+    head = _git(repo, "rev-parse", "HEAD")
+    if head.returncode != 0:
+        return None
+    blobs = _head_blobs(Path(repo), head.stdout.strip())
+    return tuple(sorted(p for p, sha in sources.items() if blobs.get(p) != sha))
+
+
 def stale_reason(result: dict, papers: Sequence[str], repo: Path) -> str:
     """Why ``result`` is stale ("" when HEAD's code for its paper equals the code that produced it)."""
-    commit = ((result.get("provenance") or {}).get("git") or {}).get("commit")
-    changed = changed_since(Path(repo), commit, result_paths(result["paper"], tuple(papers)))
+    prov = result.get("provenance") or {}
+    commit = (prov.get("git") or {}).get("commit")
+    if prov.get("sources"):
+        changed = changed_sources(Path(repo), prov["sources"])
+        if changed is None:
+            return "not in a git checkout: its source files cannot be compared with HEAD"
+    else:
+        changed = changed_since(Path(repo), commit, result_paths(result["paper"], tuple(papers)))
     if changed is None:
         return f"its commit ({commit or 'unknown'}) is not in this repository's history"
     if not changed:
         return ""
     shown = ", ".join(f"`{f}`" for f in changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-    return f"{len(changed)} file(s) that affect it changed since {commit[:10]}: {shown}"
+    return f"{len(changed)} file(s) that affect it changed since {(commit or 'its run')[:10]}: {shown}"

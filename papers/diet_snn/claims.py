@@ -1,6 +1,18 @@
 """DIET-SNN's claims as checks over result metrics (evaluated by ``scripts/make_results.py``)."""
 from common.claims import Bound, Claim, Compare, Guard, M, reported_within
 
+LEAK_PINNED = ("The leak starts at 1 (the official default) and is clamped to ≤ 1 after every step; on these rows its "
+               "gradient at 1 points upwards, so the clamp holds it at exactly 1 and the trainable-leak row trains the "
+               "same network as the fixed-leak row. The row started at 0.9 shows the leak can move when it has room. "
+               "Why the official code's parametrisation behaves otherwise is open (issue: DIET-SNN on real CIFAR-10).")
+MNIST = ("The mini rows run on MNIST, whose near-binary pixels make a Poisson rate code of the image almost the same "
+         "input as the direct (analog) code, so the two encodings can only differ a little here.")
+SHORT = ("The mini DIET stage is one short pass at a small learning rate (the row's snn.train_batches and snn.optimizer), "
+         "started from a converted SNN that is already close to its ANN on MNIST; BPTT at T = 5 lowers the loss by "
+         "rescaling the summed output first, which can cost accuracy. The paper trains for many epochs on CIFAR/ImageNet, "
+         "where the converted SNN at T = 5 is far below its ANN.")
+
+
 MAIN, FIXED = "mini_vgg_t5", "mini_fixed_leak_t5"
 DIRECT, POISSON = "mini_direct_sweep", "mini_poisson_sweep"
 
@@ -21,21 +33,23 @@ def make_claims(rows) -> tuple:
         Claim(id="diet_improves_converted",
               statement="DIET training (BPTT of weights, leaks and thresholds) improves the converted SNN",
               source="method: the training stage after threshold initialisation (official code snn.py)",
-              scale="mini", checks=(Compare(M(MAIN, "test/acc"), ">", M(MAIN, "snn_converted/test/acc")),)),
+              scale="mini", checks=(Compare(M(MAIN, "test/acc"), ">", M(MAIN, "snn_converted/test/acc")),), explanation=SHORT),
         Claim(id="trainable_leak_fewer_spikes",
               statement="a trainable leak gives fewer spikes than a fixed leak (IF) at equal accuracy",
               source="abstract (leakage optimisation reduces spiking activity)", scale="mini",
               checks=(Compare(M(MAIN, "spike_rate/mean"), "<", M(FIXED, "spike_rate/mean")),
                       Compare(M(MAIN, "test/acc"), ">=", M(FIXED, "test/acc"), margin=-0.005)),
-              guards=(Guard(Bound(M(MAIN, "leak/max_abs_change"), ">", 1e-3), "learned leaks did not move"),)),
+              guards=(Guard(Bound(M(MAIN, "leak/max_abs_change"), ">", 1e-3), "learned leaks did not move"),),
+              explanation=LEAK_PINNED),
         Claim(id="learned_leaks_below_1",
               statement="the learned leaks end below 1 (the neurons become leaky)",
               source="method: leak is a trained per-layer parameter clamped to ≤ 1 (official code)", scale="mini",
-              checks=(Bound(M(MAIN, "leak/max"), "<", 1.0),)),
+              checks=(Bound(M(MAIN, "leak/max"), "<", 1.0),), explanation=LEAK_PINNED),
         Claim(id="direct_beats_poisson",
               statement="direct input encoding is more accurate than Poisson rate encoding at equal T",
               source="abstract (direct input encoding for low latency)", scale="mini",
-              checks=tuple(Compare(M(DIRECT, f"T{T}/test/acc"), ">", M(POISSON, f"T{T}/test/acc")) for T in (5, 10, 25))),
+              checks=tuple(Compare(M(DIRECT, f"T{T}/test/acc"), ">", M(POISSON, f"T{T}/test/acc")) for T in (5, 10, 25)),
+              explanation=MNIST),
         Claim(id="full_accuracies",
               statement="the paper's CIFAR-10/100 and ImageNet accuracies, each within 1 point",
               source="tables via secondary quotations; ImageNet: abstract", scale="full",

@@ -175,7 +175,7 @@ def test_table_shape_and_format():
     rows = mon.table()
     assert len(rows) == 2
     keys = {"name", "type", "params", "input", "in_rate", "out_sparsity", "macs", "acs", "energy_pj",
-            "nb_eff_macs", "nb_eff_acs", "nb_dense", "energy_nb_pj", "elementwise", "calls"}
+            "nb_eff_macs", "nb_eff_acs", "nb_dense", "energy_nb_pj", "elementwise", "lookups", "calls"}
     assert all(set(r) == keys for r in rows)
     assert rows[0]["params"] == 20 and rows[1]["params"] == 27 and rows[1]["input"] == "spike"
     # totals are the sums of the rows

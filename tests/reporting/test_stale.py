@@ -48,3 +48,32 @@ def test_unknown_commit_is_stale(tmp_path):
     assert "not in this repository's history" in stale_reason({"paper": "p", "provenance": {"git": {"commit": "0" * 40}}},
                                                                ["p"], repo)
     assert "unknown" in stale_reason({"paper": "p", "provenance": {}}, ["p"], repo)
+
+
+def test_recorded_sources_decide_exactly_which_changes_make_a_result_stale(tmp_path):
+    """A result that records the blob ids of the files it ran (provenance.sources) is stale exactly when
+    one of them differs at HEAD: a new module or another paper's files leave it fresh."""
+    from common.harness.provenance import blob_sha, source_files
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    c0 = _commit(repo, {"common/neurons.py": "a = 1\n", "papers/p/model.py": "b = 1\n", "papers/q/model.py": "1"},
+                 "start")
+    sources = {f: blob_sha(repo / f) for f in ("common/neurons.py", "papers/p/model.py")}
+    assert sources["common/neurons.py"] == _git(repo, "hash-object", "common/neurons.py")  # git's own blob id
+    result = {"paper": "p", "provenance": {"git": {"commit": c0}, "sources": sources}}
+    _commit(repo, {"common/new_cells.py": "c = 1\n", "papers/q/model.py": "2", "papers/r/rows.py": "x"}, "unrelated")
+    assert stale_reason(result, ["p", "q", "r"], repo) == ""  # the path rule would call this stale (common/ changed)
+    _commit(repo, {"common/neurons.py": "a = 2\n"}, "a file it ran")
+    assert "`common/neurons.py`" in stale_reason(result, ["p", "q", "r"], repo)
+    # a file it ran that is gone is a change too
+    _git(repo, "rm", "-q", "papers/p/model.py")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "rm")
+    assert "`papers/p/model.py`" in stale_reason(result, ["p", "q", "r"], repo)
+    # the recorder: the modules a run imported (this test's own imports among them), never the neutral ones
+    rec = source_files("diet_snn")
+    assert "common/harness/provenance.py" in rec and "scripts/reproduce.py" in rec
+    assert not any(p.startswith(("common/reporting/", "tests/")) or p.endswith(("/claims.py", "/report.py"))
+                   for p in rec)
+    assert not any(p.startswith("configs/experiment/") and not p.startswith("configs/experiment/diet_snn/") for p in rec)
