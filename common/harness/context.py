@@ -34,6 +34,7 @@ class RunContext:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.extras: dict[str, Any] = {}  # per-layer tables, learned parameters, ... -> result JSON
         self.stage_log: list[dict] = []
+        self.stage_code: list[tuple[str, Optional[dict]]] = []  # (stage, the code it ran with) per stage used
         self._resume_from: Optional[str] = cfg.get("ckpt_path")
 
     @property
@@ -63,7 +64,10 @@ class RunContext:
         """Run (or reuse) a stage; ``depends`` is what the stage's result depends on."""
         depends = {"scale": self.scale, "seed": self.seed, "run": self.run_settings, "stage": depends}
         result, info = run_stage(self.stages_root, name, fn, depends, log=self.log)
-        self.stage_log.append({"stage": name, "hash": config_hash(depends), **info})
+        code = info.pop("code", None)
+        self.stage_code.append((name, code))
+        self.stage_log.append({"stage": name, "hash": config_hash(depends),
+                               "commit": (code or {}).get("commit"), **info})
         return result
 
     # ------------------------------------------------------------------ trainers

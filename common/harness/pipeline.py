@@ -6,7 +6,9 @@ share a stage (e.g. DIET-SNN's ANN, used by every ablation row) train it once::
     ann = ctx.stage("ann", train_ann, depends={"data": cfg.data, "ann": cfg.ann, "seed": cfg.seed})
 
 ``fn(stage_dir)`` returns a JSON-serialisable dict; it is stored in ``<stage_dir>/done.json`` and
-returned unchanged on every later call. Training inside a stage goes through
+returned unchanged on every later call. ``done.json`` also records the code the stage ran with (commit and
+the blob ids of its source files): a row that reuses a stage reports that code, not today's, so a stage
+trained by older code makes the row's result stale (:func:`.provenance.merge_stage_code`). Training inside a stage goes through
 :meth:`RunContext.fit`, which resumes from ``<stage_dir>/checkpoints/last.ckpt`` after a crash.
 """
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from .provenance import git_state, source_files
 
 from .distributed import barrier, broadcast, is_global_zero, world
 
@@ -54,7 +58,7 @@ def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, l
     stored = broadcast(json.loads(done.read_text()) if (alone or is_global_zero()) and done.is_file() else None)
     if stored is not None:
         log(f"[stage {name}] finished earlier, reusing {stage_dir}")
-        return stored["result"], {"seconds": stored.get("seconds"), "reused": True}
+        return stored["result"], {"seconds": stored.get("seconds"), "reused": True, "code": stored.get("code")}
     if is_global_zero():
         stage_dir.mkdir(parents=True, exist_ok=True)
         (stage_dir / "depends.json").write_text(json.dumps(_plain(depends), indent=1, sort_keys=True, default=str))
@@ -63,9 +67,11 @@ def run_stage(root: Path, name: str, fn: Callable[[Path], dict], depends: Any, l
     result = fn(stage_dir)
     seconds = round(time.perf_counter() - t0, 2)
     barrier()  # every rank finished the stage (one that failed fails this barrier): only then it is done
+    code = {"commit": git_state()["commit"], "sources": source_files()}  # what produced it, for reuse later
     if is_global_zero():
         tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"stage": name, "result": result, "seconds": seconds}, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps({"stage": name, "result": result, "seconds": seconds, "code": code},
+                                  indent=1, sort_keys=True))
         tmp.replace(done)
     result, seconds = broadcast((result, seconds))  # the others wait here until done.json is written
-    return result, {"seconds": seconds, "reused": False}
+    return result, {"seconds": seconds, "reused": False, "code": code}

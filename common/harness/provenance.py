@@ -124,6 +124,21 @@ def source_files(paper: Optional[str] = None, repo: Path = REPO_ROOT) -> dict[st
 _SHARED_CONFIG_GROUPS = ("data", "trainer", "logger", "paths", "scale", "experiment")
 
 
+def merge_stage_code(sources: dict[str, str], stage_code: list) -> dict[str, str]:
+    """The blob ids a row's numbers come from: today's ``sources``, except where a stage it reused was
+    produced by other code (that stage's recorded blob wins). A reused stage with no code record (made by
+    an older harness) adds a pseudo-file that no checkout has, so the result can only be stale."""
+    merged = dict(sources)
+    for name, code in stage_code:
+        if not code or not code.get("sources"):
+            merged[f"<stage {name}: code not recorded>"] = "unknown"
+            continue
+        for path, sha in code["sources"].items():
+            if path in merged and merged[path] != sha:
+                merged[path] = sha
+    return dict(sorted(merged.items()))
+
+
 def provenance(paper: Optional[str] = None) -> dict:
     return {"git": git_state(), "hardware": hardware(), "versions": versions(), "determinism": determinism(),
             "sources": source_files(paper)}

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..registry import Row, get_paper, get_row, SCALES
 from .context import RunContext
 from .distributed import barrier
-from .provenance import provenance
+from .provenance import merge_stage_code, provenance
 from .results import build_result, result_path, write_result
 
 __all__ = ["select_rows", "register_row_keys", "compose_row", "seeds_to_run", "run_row", "resolve_runner"]
@@ -151,6 +151,7 @@ def run_row(cfg: DictConfig, row: Row) -> dict[str, Any]:
     try:
         out = runner(cfg, ctx)
         prov = provenance(ctx.paper)  # after the run: the threads and determinism flags it ran with
+        prov["sources"] = merge_stage_code(prov["sources"], ctx.stage_code)  # reused stages: the code that made them
     finally:
         torch.set_num_threads(threads_before)
     metrics, extras = dict(out.get("metrics", {})), {**ctx.extras, **out.get("extras", {})}

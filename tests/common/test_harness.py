@@ -212,3 +212,20 @@ def test_a_misspelt_row_key_is_an_error(tmp_path):
     p = reproduce(tmp_path, "paper=selftest", "row=snn", "scale=smoke", "module.optimizer.lrr=1", "--cfg", "job",
                   check=False)
     assert p.returncode != 0 and "module.optimizer.lrr" in p.stderr + p.stdout
+
+
+def test_a_reused_stage_reports_the_code_that_made_it(tmp_path):
+    """A stage records the code it ran with; a row that reuses it reports that code (not today's), so a
+    stage trained by older code makes the row's result stale; a stage without a record can only be stale."""
+    from common.harness.pipeline import run_stage
+    from common.harness.provenance import merge_stage_code, source_files
+
+    calls = []
+    first, info = run_stage(tmp_path, "s", lambda d: calls.append(1) or {"x": 1}, {"a": 1}, log=lambda m: None)
+    assert not info["reused"] and info["code"]["sources"] == source_files()
+    again, info2 = run_stage(tmp_path, "s", lambda d: calls.append(1) or {"x": 2}, {"a": 1}, log=lambda m: None)
+    assert again == first and info2["reused"] and len(calls) == 1 and info2["code"] == info["code"]
+    today = {"common/a.py": "new", "common/b.py": "same"}
+    old = {"sources": {"common/a.py": "old", "common/b.py": "same", "common/other.py": "x"}}
+    assert merge_stage_code(today, [("ann", old)]) == {"common/a.py": "old", "common/b.py": "same"}
+    assert merge_stage_code(today, [("ann", None)])["<stage ann: code not recorded>"] == "unknown"
