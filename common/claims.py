@@ -195,8 +195,9 @@ def _is_pct(metric: str) -> bool:
 def fmt_value(metric: str, v: float, std: Optional[float] = None, n: Optional[int] = None, digits: int = 3) -> str:
     """``88.60 ± 0.30 % (n=3)`` for accuracies (fractions shown as %), ``0.291 ± 0.004 (n=3)`` else
     (``digits`` significant digits)."""
-    if _is_pct(metric):
-        body = f"{100 * v:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "") + " %"
+    if _is_pct(metric):  # a difference of accuracies is in points, an accuracy in %
+        unit = " pt" if metric.endswith("_minus_snn") else " %"
+        body = f"{100 * v:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "") + unit
     else:
         f = (lambda x: f"{x:.{digits}g}") if abs(v) >= 1e-3 or v == 0 else (lambda x: f"{x:.2e}")
         body = f(v) + (f" ± {f(std)}" if std is not None else "")
