@@ -163,17 +163,25 @@ class _CIFARDataModule(ArrayDataModule):
         self.fake, self.fake_size = bool(fake), int(fake_size)
         self.verify_md5 = bool(verify_md5) and not self.fake
         if self.fake:  # smoke tests only: a tiny dataset in the official format, read by the same code
-            self.data_dir = write_fake_cifar(Path(tempfile.gettempdir()) / f"snn_repro_fake_{self.variant}_{self.fake_size}",
-                                             self.variant, per_batch=self.fake_size, n_test=self.fake_size, seed=0)
+            self.data_dir = self._write_fake(Path(tempfile.gettempdir()) / f"snn_repro_fake_{self.variant}_{self.fake_size}")
             self.val_size = min(self.val_size, max(1, self.fake_size // 4))
 
     @property
     def num_classes(self) -> int:
         return _NUM_CLASSES[self.variant]
 
+    def _write_fake(self, root: Path) -> Path:
+        """``fake=True``: write a tiny dataset in the format this module reads under ``root``; returns the data root."""
+        return write_fake_cifar(root, self.variant, per_batch=self.fake_size, n_test=self.fake_size, seed=0)
+
+    def load_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 images ``[N, 3, 32, 32]`` and int64 labels of ``split`` (sets ``class_names``)."""
+        x, y, self.class_names = load_cifar(self.data_dir, self.variant, split, self.download, self.verify_md5)
+        return x, y
+
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
-        xtr, ytr, self.class_names = load_cifar(self.data_dir, self.variant, "train", self.download, self.verify_md5)
-        xte, yte, _ = load_cifar(self.data_dir, self.variant, "test", self.download, self.verify_md5)
+        xtr, ytr = self.load_split("train")
+        xte, yte = self.load_split("test")
         perm = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(self.split_seed))
         val_idx, train_idx = perm[: self.val_size], perm[self.val_size:]
         if self.val_size == 0:  # no held-out split: validate on the test set (the official code's practice)
