@@ -55,7 +55,7 @@ def _mini_table(res: list[dict]) -> list[str]:
            f"`common/data/spiking_mnist.py`), {data.get('train_subset') or 'all'} training images, "
            f"{data.get('test_subset') or 'all'} test images, optimizer `{str(opt.get('_target_', '?')).split('.')[-1]}` "
            f"lr {opt.get('lr')}, batch {data.get('batch_size')}, {_cfg(r0, 'trainer', 'max_epochs')} epochs, "
-           f"`test_ckpt={_cfg(r0, 'test_ckpt')}`, {(r0.get('extras') or {}).get('torch_threads')} torch thread(s) "
+           f"`test_ckpt={_cfg(r0, 'test_ckpt')}`, {((r0.get('provenance') or {}).get('hardware') or {}).get('torch_threads', '?')} torch thread(s) "
            "(from the first result's "
            "config; every row's config is in its result file).", "",
            "| Row | Neuron | Test acc | Spikes / neuron / step | Epoch time (s) | LIF epoch time / this | Seeds |",
