@@ -32,7 +32,7 @@ import torch
 
 from .base import CorruptDatasetError, missing_dataset
 from .cifar import _CIFARDataModule
-from .text import default_cache_dir
+from .cache import default_cache_dir, file_sha256
 
 __all__ = ["CIFAR10ArraysDataModule", "load_cifar10_arrays", "write_cifar10_arrays", "write_fake_cifar10_arrays",
            "CIFAR10_ARRAYS_FOLDER", "cifar10_array_files"]
@@ -52,14 +52,6 @@ def cifar10_array_files(split: str) -> dict[str, str]:
     return {"x": f"{split}_x.npy.xz", "y": f"{split}_y.npy", "fallback": f"{split}_jpeg_fallback.npy"}
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _read_sums(path: Path) -> dict[str, str]:
     """``sha256sum`` output (``<hex>  <name>`` or ``<hex> *<name>``) -> {name: hex}."""
     sums = {}
@@ -73,7 +65,7 @@ def _read_sums(path: Path) -> dict[str, str]:
 def _check_sum(path: Path, sums: Mapping[str, str], sums_file: Path, actual: Optional[str] = None) -> str:
     if path.name not in sums:
         raise CorruptDatasetError(f"{sums_file} has no checksum for {path.name}")
-    actual = actual or _sha256(path)
+    actual = actual or file_sha256(path)
     if actual != sums[path.name]:
         raise CorruptDatasetError(f"{path} does not match its sha256 in {sums_file} (truncated or modified?): "
                                   f"expected {sums[path.name]}, got {actual}")
@@ -151,7 +143,7 @@ def load_cifar10_arrays(data_dir: "str | os.PathLike", split: str, cache_dir: "O
         raise CorruptDatasetError(f"{folder / files['y']}: label {int(y.max())} is not a CIFAR-10 class")
 
     src = folder / files["x"]
-    digest = _sha256(src)
+    digest = file_sha256(src)
     if verify_sha256:
         _check_sum(src, sums, sums_file, digest)
     npy_name = files["x"][: -len(".xz")]
@@ -185,7 +177,7 @@ def write_cifar10_arrays(root: "str | os.PathLike", splits: Mapping[str, tuple[n
         x = np.ascontiguousarray(x, dtype=np.uint8)
         npy = folder / files["x"][: -len(".xz")]
         np.save(npy, x)
-        decompressed[npy.name] = _sha256(npy)
+        decompressed[npy.name] = file_sha256(npy)
         with open(npy, "rb") as fin, lzma.open(folder / files["x"], "wb", format=lzma.FORMAT_XZ,
                                                check=lzma.CHECK_CRC64, filters=_XZ_FILTERS) as fout:
             fout.write(fin.read())
@@ -193,7 +185,7 @@ def write_cifar10_arrays(root: "str | os.PathLike", splits: Mapping[str, tuple[n
         np.save(folder / files["y"], np.asarray(y, dtype=np.uint8))
         np.save(folder / files["fallback"], np.asarray(fallback, dtype=np.bool_))
         stored += [files["x"], files["y"], files["fallback"]]
-    (folder / _SUMS).write_text("".join(f"{_sha256(folder / f)}  {f}\n" for f in sorted(stored)))
+    (folder / _SUMS).write_text("".join(f"{file_sha256(folder / f)}  {f}\n" for f in sorted(stored)))
     (folder / _SUMS_DECOMPRESSED).write_text("".join(f"{h}  {f}\n" for f, h in sorted(decompressed.items())))
     return Path(root)
 
@@ -216,7 +208,7 @@ class CIFAR10ArraysDataModule(_CIFARDataModule):
 
     - ``lossless_only_test``: drop the test images whose pixels come from the JPEG copy (the 2 % flagged ones);
     - ``verify_sha256``: check every file against the folder's ``SHA256SUMS`` (default on);
-    - ``cache_dir``: where the decompressed images are kept (default :func:`common.data.text.default_cache_dir`).
+    - ``cache_dir``: where the decompressed images are kept (default :func:`common.data.cache.default_cache_dir`).
 
     After :meth:`setup`, :attr:`lossless` holds the counts of the splits as read (before subsets):
     ``{"train": (lossless, total), "test": (lossless, total)}`` (test: the official 10,000, whether or not

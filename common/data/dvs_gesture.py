@@ -20,10 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
 from .sequence import collate_classification
+from .splits import hold_out
 
 __all__ = ["DVSGestureDataModule", "DVSGestureFrames", "write_fake_dvs_gesture", "GESTURE_FOLDERS", "GESTURE_CLASSES"]
 
@@ -135,9 +136,4 @@ class DVSGestureDataModule(ArrayDataModule):
 
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
         train, test = self._split("train"), self._split("test")
-        if self.val_size == 0:
-            return train, test, test
-        if not 0 < self.val_size < len(train):
-            raise ValueError(f"val_size={self.val_size} must be in [0, {len(train)})")
-        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        return Subset(train, sorted(perm[self.val_size:])), Subset(train, sorted(perm[: self.val_size])), test
+        return hold_out(train, test, self.val_size, self.split_seed)

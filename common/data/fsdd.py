@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Optional
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from .audio import AudioClipDataset, AudioFeatures, write_wav
 from .base import ArrayDataModule, missing_dataset
 from .sequence import collate_classification
+from .splits import hold_out
 
 __all__ = ["FSDDDataModule", "fsdd_files", "write_fake_fsdd", "FSDD_PATTERN", "FSDD_SAMPLE_RATE"]
 
@@ -47,6 +47,21 @@ def fsdd_files(folder: Path) -> dict[str, list[tuple[Path, int]]]:
         digit, _, idx = m.groups()
         out["test" if int(idx) in FSDD_TEST_INDICES else "train"].append((p, int(digit)))
     return out
+
+
+def official_files(data_dir: Path) -> dict[str, list[tuple[Path, int]]]:
+    """:func:`fsdd_files` of the recordings under ``data_dir``, with a clear error when the folder or one of
+    the official splits is missing (every FSDD data module reads the corpus through this)."""
+    folder = _find(Path(data_dir))
+    if folder is None:
+        raise missing_dataset(
+            "FSDD", Path(data_dir) / "fsdd" / "recordings", ["<digit>_<speaker>_<index>.wav"],
+            "Copy the `recordings/` folder of https://github.com/Jakobovski/free-spoken-digit-dataset there.")
+    files = fsdd_files(folder)
+    if not files["train"] or not files["test"]:
+        raise missing_dataset("FSDD", folder, ["<digit>_<speaker>_<index>.wav with index 0-4 (test) and 5-49 (train)"],
+                              "The folder lacks one of the official splits.")
+    return files
 
 
 def write_fake_fsdd(root: Path, speakers=("jackson", "theo"), takes: int = 7, seed: int = 0) -> Path:
@@ -81,20 +96,7 @@ class FSDDDataModule(ArrayDataModule):
         return 10
 
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
-        folder = _find(self.data_dir)
-        if folder is None:
-            raise missing_dataset(
-                "FSDD", self.data_dir / "fsdd" / "recordings", ["<digit>_<speaker>_<index>.wav"],
-                "Copy the `recordings/` folder of https://github.com/Jakobovski/free-spoken-digit-dataset there.")
-        files = fsdd_files(folder)
-        if not files["train"] or not files["test"]:
-            raise missing_dataset("FSDD", folder, ["<digit>_<speaker>_<index>.wav with index 0-4 (test) and 5-49 (train)"],
-                                  "The folder lacks one of the official splits.")
+        files = official_files(self.data_dir)
         train = AudioClipDataset(*zip(*files["train"]), self.features, self.cache)
         test = AudioClipDataset(*zip(*files["test"]), self.features, self.cache)
-        if self.val_size >= len(train):
-            raise ValueError(f"val_size={self.val_size} leaves no training clip (train has {len(train)})")
-        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        if self.val_size == 0:  # no held-out set: validate on test (monitoring only)
-            return train, test, test
-        return Subset(train, sorted(perm[self.val_size:])), Subset(train, sorted(perm[: self.val_size])), test
+        return hold_out(train, test, self.val_size, self.split_seed)

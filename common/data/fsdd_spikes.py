@@ -30,14 +30,15 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Dataset
 
 from .auditory import AuditorySpikes
 from .audio import read_wav
-from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
-from .fsdd import FSDD_SAMPLE_RATE, _find, fsdd_files, write_fake_fsdd
+from .base import ArrayDataModule, CorruptDatasetError
+from .fsdd import FSDD_SAMPLE_RATE, official_files, write_fake_fsdd
 from .sequence import SeqBatch, collate_classification
-from .text import default_cache_dir
+from .cache import default_cache_dir
+from .splits import hold_out
 
 __all__ = ["FSDDSpikesDataModule", "SpikeTrainDataset", "encode_clips", "collate_pad_start", "PAD_MODES"]
 
@@ -172,25 +173,11 @@ class FSDDSpikesDataModule(ArrayDataModule):
         return 10
 
     def build(self) -> tuple[Dataset, Dataset, Dataset]:
-        folder = _find(self.data_dir)
-        if folder is None:
-            raise missing_dataset(
-                "FSDD", self.data_dir / "fsdd" / "recordings", ["<digit>_<speaker>_<index>.wav"],
-                "Copy the `recordings/` folder of https://github.com/Jakobovski/free-spoken-digit-dataset there.")
-        files = fsdd_files(folder)
-        if not files["train"] or not files["test"]:
-            raise missing_dataset("FSDD", folder, ["<digit>_<speaker>_<index>.wav with index 0-4 (test) and 5-49 (train)"],
-                                  "The folder lacks one of the official splits.")
+        files = official_files(self.data_dir)
         everything = files["train"] + files["test"]
         events, lengths, self.cache_path = encode_clips(self.front_end, [p for p, _ in everything], self.cache_dir, self.cache)
         n = len(files["train"])
         C = self.front_end.channels
         train = SpikeTrainDataset(events[:n], lengths[:n], [y for _, y in files["train"]], C, [p for p, _ in files["train"]])
         test = SpikeTrainDataset(events[n:], lengths[n:], [y for _, y in files["test"]], C, [p for p, _ in files["test"]])
-        if self.val_size >= len(train):
-            raise ValueError(f"val_size={self.val_size} leaves no training clip (train has {len(train)})")
-        # the same held-out clips as FSDDDataModule for the same data_seed
-        perm = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        if self.val_size == 0:  # no held-out set: validate on test (monitoring only)
-            return train, test, test
-        return Subset(train, sorted(perm[self.val_size:])), Subset(train, sorted(perm[: self.val_size])), test
+        return hold_out(train, test, self.val_size, self.split_seed)  # the same clips as FSDDDataModule

@@ -25,7 +25,6 @@ Batches: :class:`~common.data.sequence.SeqBatch` ``(x [T, B] int64 token ids pad
 from __future__ import annotations
 
 import gzip
-import hashlib
 import lzma
 import os
 import re
@@ -41,7 +40,8 @@ from torch.utils.data import Dataset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
 from .sequence import collate_classification
-from .text import PAD, UNK, Tokenizer, Vocab, default_cache_dir, load_vectors
+from .text import PAD, UNK, Tokenizer, Vocab, load_vectors
+from .cache import default_cache_dir, file_sha256
 
 __all__ = ["IMDBDataModule", "TokenDataset", "find_imdb", "extract_imdb", "read_reviews", "IMDB_ARCHIVES", "IMDB_CLASSES"]
 
@@ -64,14 +64,6 @@ def find_imdb(data_dir: Path) -> Path:
         "Get aclImdb_v1.tar.gz from https://ai.stanford.edu/~amaas/data/sentiment/ into that folder.")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _keep(member: tarfile.TarInfo) -> bool:
     parts = member.name.split("/")
     return not (len(parts) > 2 and parts[1] == "train" and parts[2] == "unsup")
@@ -84,7 +76,7 @@ def extract_imdb(archive: Path, cache_dir: Path) -> Path:
     extraction never leaves a half-filled folder behind. A truncated or corrupt archive raises
     :class:`CorruptDatasetError` naming it.
     """
-    target = cache_dir / f"imdb-{_sha256(archive)[:16]}"
+    target = cache_dir / f"imdb-{file_sha256(archive)[:16]}"
     if (target / "aclImdb").is_dir():
         return target / "aclImdb"
     cache_dir.mkdir(parents=True, exist_ok=True)

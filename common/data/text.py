@@ -10,7 +10,7 @@
 - :func:`load_vectors`: pretrained word vectors from a user-supplied text file in GloVe format
   (``word v1 ... vD`` per line; a word2vec ``N D`` header line is skipped). GloVe is not on this machine:
   point ``vectors_path`` at your own copy (e.g. ``glove.6B.100d.txt``).
-- :func:`default_cache_dir`: where data modules keep extracted archives and tokenised corpora
+- :func:`default_cache_dir` (from :mod:`.cache`): where data modules keep extracted archives and tokenised corpora
   (``$SNN_REPRO_CACHE``, else ``~/.cache/snn_repro``; never the repository or the read-only data root).
 """
 from __future__ import annotations
@@ -24,20 +24,12 @@ from typing import Iterable, Optional, Sequence
 import torch
 
 from .base import CorruptDatasetError, MissingDatasetError
+from .cache import CACHE_ENV_VAR, default_cache_dir  # noqa: F401 (re-exported)
 
 __all__ = ["PAD", "UNK", "BOS", "EOS", "Tokenizer", "Vocab", "load_vectors", "default_cache_dir", "read_text_lines",
            "CACHE_ENV_VAR"]
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
-CACHE_ENV_VAR = "SNN_REPRO_CACHE"
-
-
-def default_cache_dir(cache_dir: "Optional[str | os.PathLike]" = None) -> Path:
-    """``cache_dir`` if given, else ``$SNN_REPRO_CACHE``, else ``~/.cache/snn_repro``."""
-    if cache_dir not in (None, ""):
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV_VAR)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "snn_repro"
 
 
 class Tokenizer:

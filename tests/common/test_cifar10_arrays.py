@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 
 import common.data.cifar10_arrays as ca
 from common.data.base import CorruptDatasetError, MissingDatasetError
+from common.data.cache import file_sha256
 from common.data.cifar import CIFAR_NORM, CIFAR10DataModule, CIFARDataset, load_cifar, write_fake_cifar
 from common.data.cifar10_arrays import (CIFAR10ArraysDataModule, load_cifar10_arrays, write_cifar10_arrays,
                                         write_fake_cifar10_arrays)
@@ -213,7 +214,7 @@ def test_real_folder_labels_flags_and_first_images(data_dir):
     for split, n, lossy in (("train", 50_000, 941), ("test", 10_000, 194)):
         f = ca.cifar10_array_files(split)
         for name in (f["y"], f["fallback"]):
-            assert ca._sha256(folder / name) == sums[name]
+            assert file_sha256(folder / name) == sums[name]
         y = ca._load_npy(folder / f["y"], np.uint8, n)
         fallback = ca._load_npy(folder / f["fallback"], np.bool_, n)
         assert np.bincount(y, minlength=10).tolist() == [n // 10] * 10 and np.all(np.diff(y.astype(int)) >= 0)  # class-major
