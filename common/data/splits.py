@@ -2,8 +2,9 @@
 
 The held-out items are a fixed random draw of ``split_seed`` (from ``data_seed``: the same for every training
 seed); both parts keep file order. ``val_size=0`` validates on the test split (monitoring only).
-The older modules (MNIST's ``train_val_indices``, CIFAR, ImageNet, IMDB) draw the same permutation inline;
-they move onto this function when their committed results are next rerun.
+MNIST's ``train_val_indices`` draws the same permutation over indices (it feeds committed results: move it onto
+this function with their next rerun); CIFAR, ImageNet and IMDB draw it inline over arrays, token lists or two
+differently transformed copies of the training set, which this function does not cover.
 """
 from __future__ import annotations
 
