@@ -73,7 +73,7 @@ def plot(out: Path, files: list[Path], fe: AuditorySpikes) -> Path:
     fig.suptitle("Auditory spike front end (gammatone bank -> hair-cell drive -> LIF per channel)", fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=130)
+    fig.savefig(out, dpi=130, metadata={"Software": None})  # no version stamp: the committed PNG repeats
     plt.close(fig)
     return out
 

@@ -16,8 +16,9 @@ All 60,000 images with the official train/test membership; 98.1 % have their exa
 Every file read is checked against ``SHA256SUMS`` (``verify_sha256=false`` skips that). Each ``*_x.npy.xz`` is
 decompressed once into ``<cache_dir>/cifar10_arrays/`` (``cache_dir``: config, else ``$SNN_REPRO_CACHE``, else
 ``~/.cache/snn_repro``), keyed by the compressed file's sha256, through a temporary file renamed into place.
-Nothing is shuffled at load (the files are class-major); the validation split and the subsets are drawn by
-``data_seed``, normalisation and augmentation are those of :mod:`common.data.cifar` (the same class does them).
+The files are class-major: the training images are split and subset by ``data_seed``; the test images are
+put in one fixed interleaved order (``TEST_ORDER_SEED``), so a test on the first N of them sees every class.
+Normalisation and augmentation are those of :mod:`common.data.cifar` (the same class does them).
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ __all__ = ["CIFAR10ArraysDataModule", "load_cifar10_arrays", "write_cifar10_arra
            "CIFAR10_ARRAYS_FOLDER", "cifar10_array_files"]
 
 CIFAR10_ARRAYS_FOLDER = "cifar10"
+TEST_ORDER_SEED = 0  # the one fixed interleaving of the class-major test files (see CIFAR10ArraysDataModule.load_split)
 _SUMS, _SUMS_DECOMPRESSED, _CLASSES = "SHA256SUMS", "SHA256SUMS.decompressed", "classes.txt"
 _XZ_FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 3}, {"id": lzma.FILTER_DELTA, "dist": 96},
                {"id": lzma.FILTER_LZMA2, "preset": 6}]  # the folder's chain (there with preset 9e; same format)
@@ -236,8 +238,13 @@ class CIFAR10ArraysDataModule(_CIFARDataModule):
     def load_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         x, y, fallback, self.class_names = load_cifar10_arrays(self.data_dir, split, self.cache_dir, self.verify_sha256)
         self.lossless[split] = (int((~fallback).sum()), len(y))
-        if split == "test" and self.lossless_only_test:
-            x, y = x[~fallback], y[~fallback]
+        if split == "test":
+            if self.lossless_only_test:
+                x, y = x[~fallback], y[~fallback]
+            # the files are class-major: interleave the test images by one fixed permutation, so that any "first N
+            # test images" (a partial evaluation, op counting over a few batches) is a sample of every class
+            order = torch.randperm(len(y), generator=torch.Generator().manual_seed(TEST_ORDER_SEED))
+            x, y = x[order], y[order]
         return x, y
 
     def setup(self, stage: Optional[str] = None) -> None:

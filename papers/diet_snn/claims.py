@@ -16,8 +16,8 @@ SHORT = ("The mini DIET stage is one short pass at a small learning rate (the ro
          "where the converted SNN at T = 5 is far below its ANN.")
 
 
-MAIN, FIXED = "mini_vgg_t5", "mini_fixed_leak_t5"
-DIRECT, POISSON = "mini_direct_sweep", "mini_poisson_sweep"
+MAIN, FIXED = "cifar_vgg_t5", "cifar_fixed_leak_t5"
+DIRECT, POISSON = "cifar_direct_sweep", "cifar_poisson_sweep"
 
 
 def make_claims(rows) -> tuple:

@@ -46,6 +46,8 @@ VGG_CFGS: dict[str, list] = {
     "vgg16_imagenet": [64, 64, "A", 128, 128, "A", 256, 256, 256, "A", 512, 512, 512, "A", 512, 512, 512, "A"],
     # the mini rows' small VGG (MNIST): conv16, pool, conv32, conv32, pool, FC128, FC10
     "vgg_mini": [16, "A", 32, 32, "A"],
+    # the CIFAR-10 mini rows' small VGG: conv32, pool, conv64, pool, conv128, pool, FC256, FC10 (0.62 M weights)
+    "vgg_mini_cifar": [32, "A", 64, "A", 128, "A"],
 }
 RESNET_BLOCKS: dict[str, list[int]] = {"resnet12": [1, 1, 1, 1], "resnet20": [2, 2, 2, 2], "resnet34": [3, 4, 6, 3]}
 
@@ -129,7 +131,7 @@ class _DietNet(nn.Module):
         return [(n, m) for n, m in self.named_modules() if isinstance(m, LIF)]
 
     def neuron_parameters(self) -> dict[str, dict[str, float]]:
-        return {n: {"leak": float(m.leak), "threshold": float(m.threshold)} for n, m in self.neurons()}
+        return {n: {"leak": float(m.leak.detach()), "threshold": float(m.threshold.detach())} for n, m in self.neurons()}
 
     def feeders(self) -> dict[str, Optional[str]]:
         """``{weighted layer name: name of the LIF whose spikes it receives, None for analog input}``."""

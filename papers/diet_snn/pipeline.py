@@ -186,12 +186,43 @@ def _scaling(cfg: DictConfig, T: int) -> float:
     return float(s.get(T, s.get(str(T))))
 
 
+def leak_gradients(make_snn, loader, device: torch.device, batches: int) -> dict:
+    """dL/d(leak) of every LIF layer of ``make_snn()`` (training mode, cross-entropy on the summed output, no
+    optimizer step) over the first ``batches`` batches of ``loader``: per layer the mean gradient and the fraction
+    of batches whose gradient is negative. A negative gradient makes the optimizer *raise* the leak, which the
+    ``<= 1`` clamp then holds at 1; a positive one lowers it (the neurons become leaky)."""
+    model = make_snn().to(device).train()
+    grads: dict[str, list[float]] = {n: [] for n, _ in model.neurons()}
+    for x, y in itertools.islice(loader, batches):
+        model.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device)).backward()
+        for n, m in model.neurons():
+            grads[n].append(float(m.leak.grad) if m.leak.grad is not None else float("nan"))
+    return {n: {"mean": sum(g) / max(len(g), 1), "frac_negative": sum(v < 0 for v in g) / max(len(g), 1),
+                "batches": len(g)} for n, g in grads.items()}
+
+
 def _snn_stage(cfg: DictConfig, ctx: RunContext, d: Path, ann: dict, thr: dict, T: int) -> dict:
     ctx.seed_everything(int(cfg.seed))
     dev = _device(cfg)
     dm = ctx.instantiate(cfg.data)
-    snn = to_snn(torch.load(ann["weights"], map_location="cpu"), str(cfg.model.arch), **_snn_kwargs(cfg, T))
+    weights = torch.load(ann["weights"], map_location="cpu")
+
+    def make_snn(scale: float, leak: float = float(cfg.snn.leak)) -> torch.nn.Module:
+        net = to_snn(weights, str(cfg.model.arch), **_snn_kwargs(cfg, T, leak=leak, learn_leak=True))
+        set_thresholds(net, thr["thresholds"], scale=scale, leak=leak)
+        return net
+
     scale = _scaling(cfg, T)
+    probe, grad_probe = cfg.snn.get("leak_gradient"), {}
+    if probe and int(probe.get("batches") or 0) > 0 and T in [int(t) for t in probe.get("time_steps") or ()]:  # where the leak gradient points at the start of DIET training
+        dm.setup("fit")
+        for s in sorted({scale, *[float(v) for v in probe.get("scaling_factors") or ()]}):
+            grad_probe[str(s)] = leak_gradients(lambda: make_snn(s), dm.train_dataloader(), dev, int(probe.batches))
+            ctx.log(f"T={T}: leak gradient at scaling {s}: " + ", ".join(
+                f"{n} {g['mean']:+.2e} ({g['frac_negative']:.0%} < 0)" for n, g in grad_probe[str(s)].items()))
+        ctx.seed_everything(int(cfg.seed))  # the probe leaves training's RNG streams as they were
+    snn = to_snn(weights, str(cfg.model.arch), **_snn_kwargs(cfg, T))
     set_thresholds(snn, thr["thresholds"], scale=scale, leak=float(cfg.snn.leak))
     eb = cfg.snn.get("converted_eval_batches")
     converted = evaluate(snn, dm.test_dataloader(), dev, None if eb is None else int(eb), seed=int(cfg.seed))
@@ -220,6 +251,7 @@ def _snn_stage(cfg: DictConfig, ctx: RunContext, d: Path, ann: dict, thr: dict, 
         "mean_spike_rate": ops["totals"]["spike_rate"], "spikes_per_sample": ops["totals"]["spikes_per_sample"],
         "learned": module.model.neuron_parameters(),
         "initial_thresholds": {k: v * scale for k, v in thr["thresholds"].items()},
+        "leak_gradient_at_init": grad_probe,
         "snn_totals": ops["totals"],
         "train_epoch_seconds": ctx.extras.get("train_epoch_seconds", {}).get(d.name, []),
     }

@@ -64,11 +64,14 @@ def _cfg(r: dict, *keys, default=None):
 
 
 def _images(r: dict, batches) -> str:
-    """"the first N test images" when a stage tests ``batches`` batches of the eval batch size, else "all"."""
+    """Which test images a stage was tested on: the first ``batches`` eval batches, else the whole test split
+    (a fixed random ``data.test_subset`` of it, lossless images only with ``data.lossless_only_test``)."""
     bs = _cfg(r, "data", "eval_batch_size")
     if isinstance(batches, int) and not isinstance(batches, bool) and bs:
         return f"the first {batches * int(bs)} test images"
-    return "all test images"
+    n, lossless = _cfg(r, "data", "test_subset"), _cfg(r, "data", "lossless_only_test")
+    pool = "lossless test images" if lossless else "test images"
+    return f"a fixed {n} of the {pool}" if n else f"all {pool}"
 
 
 def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
@@ -79,7 +82,7 @@ def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     lines = []
-    direct, poisson = _sweep(ids.get("mini_direct_sweep", [])), _sweep(ids.get("mini_poisson_sweep", []))
+    direct, poisson = _sweep(ids.get("cifar_direct_sweep", [])), _sweep(ids.get("cifar_poisson_sweep", []))
     if direct or poisson:
         fig, ax = plt.subplots(figsize=(4.5, 3.2), dpi=100)
         for name, sw, mk in (("direct", direct, "o-"), ("Poisson", poisson, "s--")):
@@ -88,19 +91,19 @@ def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
                 st = [seed_stats([s["test_acc"] for s in sw[T]]) for T in Ts]
                 ax.errorbar(Ts, [100 * s.mean for s in st], yerr=[100 * s.std for s in st], fmt=mk, capsize=3,
                             label=f"{name} (DIET-trained)")
-        runs = ids.get("mini_direct_sweep") or ids.get("mini_poisson_sweep")
+        runs = ids.get("cifar_direct_sweep") or ids.get("cifar_poisson_sweep")
         ann = _mean([r["metrics"].get("ann/test/acc") for r in runs])
         if ann is not None:
             ax.axhline(100 * ann, color="gray", lw=0.8, ls=":", label="ANN")
         ax.set_xlabel("time steps T")
         ax.set_ylabel("test accuracy [%] (mean ± std over seeds)")
-        ax.set_title("MNIST VGG-mini: direct vs Poisson input")
+        ax.set_title("CIFAR-10 VGG-mini: direct vs Poisson input")
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(plot_dir / "diet_snn_acc_vs_T.png", metadata={"Software": None})
         plt.close(fig)
         lines.append(f"![accuracy vs T]({rel}/diet_snn_acc_vs_T.png)")
-    main, fixed = ids.get("mini_vgg_t5"), ids.get("mini_fixed_leak_t5")
+    main, fixed = ids.get("cifar_vgg_t5"), ids.get("cifar_fixed_leak_t5")
     if main or fixed:
         fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
         width = 0.38
@@ -131,11 +134,12 @@ def _main_table(runs: list[dict]) -> list[str]:
         return [m.get(k) for m in ms]
 
     snn_limit = _cfg(r0, "snn", "trainer", "limit_test_batches")
-    out = [f"#### DIET-SNN mini: hybrid pipeline on real MNIST ({r0['row']['architecture']}, T={T}, "
+    out = [f"#### DIET-SNN mini: hybrid pipeline on real CIFAR-10 ({r0['row']['architecture']}, T={T}, "
            f"seeds {', '.join(str(r['seed']) for r in runs)})", "",
            "| stage | test images | test acc | SNN/ANN energy (DIET formula) | SNN/ANN energy (NeuroBench) | "
            "mean spike rate |", "|---|---|---|---|---|---|",
-           f"| 1. ANN (ReLU), {_cfg(r0, 'ann', 'max_epochs')} epochs | all | {_pct(col('ann/test/acc'))} | 1 | 1 | – |"]
+           f"| 1. ANN (ReLU), {_cfg(r0, 'ann', 'max_epochs')} epochs | {_images(r0, None)} | {_pct(col('ann/test/acc'))} "
+           "| 1 | 1 | – |"]
     if any(v is not None for v in col("ann/test/acc_snn_test_images")):
         out.append(f"| 1. ANN (ReLU) | {_images(r0, snn_limit)} | {_pct(col('ann/test/acc_snn_test_images'))} "
                    "| 1 | 1 | – |")
@@ -171,9 +175,9 @@ def _main_table(runs: list[dict]) -> list[str]:
 def render(results: list[dict], plot_dir: pathlib.Path, rel: str, benches: Optional[dict] = None) -> str:
     ids = runs_by_row(results, "mini")
     out: list[str] = []
-    if ids.get("mini_vgg_t5"):
-        out += _main_table(ids["mini_vgg_t5"])
-    leak_rows = [(rid, ids[rid]) for rid in ("mini_vgg_t5", "mini_fixed_leak_t5", "mini_leak_init09_t5") if ids.get(rid)]
+    if ids.get("cifar_vgg_t5"):
+        out += _main_table(ids["cifar_vgg_t5"])
+    leak_rows = [(rid, ids[rid]) for rid in ("cifar_vgg_t5", "cifar_fixed_leak_t5") if ids.get(rid)]
     if leak_rows:
         out += ["#### Ablation: trainable vs fixed leak", "",
                 "| row | leak (from its config) | test acc | mean spike rate | spikes / sample | SNN/ANN energy (DIET) "
@@ -190,7 +194,7 @@ def render(results: list[dict], plot_dir: pathlib.Path, rel: str, benches: Optio
                        f"{_num([x.get('mean_spike_rate') for x in s])} | {_num([x.get('spikes_per_sample') for x in s])} | "
                        f"{_num([x.get('energy_ratio_papers') for x in s])} | {leak_txt} |")
         out.append("")
-    direct, poisson = _sweep(ids.get("mini_direct_sweep", [])), _sweep(ids.get("mini_poisson_sweep", []))
+    direct, poisson = _sweep(ids.get("cifar_direct_sweep", [])), _sweep(ids.get("cifar_poisson_sweep", []))
     if direct or poisson:
         out += ["#### Ablation: direct vs Poisson rate encoding (each DIET-trained at its T)", "",
                 "| T | direct: converted → DIET | Poisson: converted → DIET | direct spike rate | Poisson spike rate |",

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.data.sequence import length_mask
+from common.lightning.sequence import masked_time_mean
 from common.neurons.parallel import decay, two_exp_filter
 from .neurons import PaperLIF, SPSNNeuron
 
@@ -35,7 +37,14 @@ def _kaiming_linear(n_in: int, n_out: int) -> nn.Linear:
 class SPSNNet(nn.Module):
     """``neuron``: ``"sb"`` | ``"gs"`` (SPSN) | ``"lif"`` (paper LIF) | ``"relu"`` (non-spiking).
 
-    Input ``[B, T, C]`` (batch first, as the data modules give it) or ``[T, B, C]`` with ``time_first``.
+    Input ``[B, T, C]`` (batch first, as the array data modules give it) or ``[T, B, C]`` with ``time_first``
+    (the sequence data modules' :class:`~common.data.sequence.SeqBatch` layout, e.g. ``data=fsdd_spikes`` under
+    :class:`common.lightning.sequence.SequenceClassificationModule`, which calls ``model(x, lengths)``).
+    ``lengths`` ``[B]`` (optional): each sequence's real steps, padding **after** them. Every layer is causal, so
+    padded steps change nothing at real steps; with ``lengths`` the readout is the mean over each sequence's own
+    steps (:func:`~common.lightning.sequence.masked_time_mean`) and the spike rates (regulariser,
+    ``last_spike_stats``) count real steps only, so a padded batch gives the logits and rates of each sequence
+    alone (up to the stochastic draws). Without ``lengths`` every step counts (the official code's behaviour).
     ``reg_thr``: spike regulariser threshold (``None``: off). ``lif_backend``: ``"paper"`` (plain loop, the
     paper's baseline; its readout filter is sequential too) or a suite LIF backend (``"torch"``, ``"auto"``).
     """
@@ -61,6 +70,8 @@ class SPSNNet(nn.Module):
         self.acts = nn.ModuleList(acts)
         self.readout_method = "sequential" if (neuron == "lif" and lif_backend == "paper") else filter_method
         self.last_rates: list[torch.Tensor] = []  # per layer: mean spikes per step of each neuron (regulariser)
+        # (spikes, neuron-steps) of the last forward, all spiking layers, real (unpadded) steps only
+        self.last_spike_stats: tuple[float, float] = (0.0, 0.0)
 
     def regularization_loss(self) -> torch.Tensor:
         if self.reg_thr is None or not self.last_rates:
@@ -68,17 +79,29 @@ class SPSNNet(nn.Module):
         return spike_regularizer(self.last_rates, float(self.reg_thr))
 
     # ------------------------------------------------------------------ forward
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> torch.Tensor:
         if not self.time_first:
             x = x.transpose(0, 1)  # [T, B, C]
         x = x.float()
-        rates = []
+        T, B = x.shape[:2]
+        w = None  # [T, B, 1] weight of each step: 1 on real steps, 0 on padding
+        if lengths is not None:
+            w = length_mask(torch.as_tensor(lengths, device=x.device).long(), T).unsqueeze(-1).to(x.dtype)
+            n_steps = w.sum()  # real (sequence, step) pairs
+        rates, spikes, neuron_steps = [], 0.0, 0.0
         for lin, act in zip(self.linears, self.acts):
             x = act(lin(x))
             if self.neuron != "relu":
-                rates.append(x.mean((0, 1)))  # mean spikes per step of each neuron
+                if w is None:
+                    r = x.mean((0, 1))  # mean spikes per step of each neuron
+                else:
+                    r = (x * w).sum((0, 1)) / n_steps
+                rates.append(r)
+                spikes += float(r.detach().sum()) * float(n_steps if w is not None else T * B)
+                neuron_steps += float(r.numel()) * float(n_steps if w is not None else T * B)
         self.last_rates = rates
+        self.last_spike_stats = (spikes, neuron_steps)
         out = self.readout(x)
-        if self.neuron == "relu":
-            return out.mean(0)
-        return two_exp_filter(out, self.alpha, self.beta, self.readout_method).mean(0)
+        if self.neuron != "relu":
+            out = two_exp_filter(out, self.alpha, self.beta, self.readout_method)
+        return out.mean(0) if lengths is None else masked_time_mean(out, lengths)

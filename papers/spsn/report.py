@@ -3,7 +3,8 @@
 ``results``: the SPSN result dicts (one per row and seed); ``benches``: the benchmark files by stem; the
 speed benchmark is ``spsn_speed`` (``results/bench/spsn_speed.json``, written by ``scripts/bench_spsn.py``).
 Numbers are mean ± std over seeds (n); the settings named are read from the results' configs. The
-ratio-vs-T plot is written to ``plot_dir/spsn_speed_ratio.png`` and linked as ``rel/spsn_speed_ratio.png``.
+ratio-vs-T plot is written to ``plot_dir/spsn_speed_ratio.png`` and linked as ``rel/spsn_speed_ratio.png``; the
+FSDD spike raster ``plot_dir/spsn_fsdd_spike_raster.png`` (``scripts/plot_spike_raster.py``) is linked if present.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from common.reporting.render import fmt_seeds, runs_by_row
 __all__ = ["render", "BENCH"]
 
 BENCH = "spsn_speed"  # results/bench/spsn_speed.json
+RASTER = "spsn_fsdd_spike_raster.png"  # results/plots/, written by scripts/plot_spike_raster.py (committed)
 NAMES = {"sb": "SPSN-SB", "gs": "SPSN-GS", "lif": "LIF (plain loop)", "relu": "Non-spiking (ReLU)"}
 ORDER = ["sb", "gs", "lif", "relu"]
 
@@ -41,36 +43,63 @@ def _cfg(r: dict, *keys):
     return d
 
 
-def _mini_table(res: list[dict]) -> list[str]:
+def _rate(m: dict):
+    """Spikes per neuron per real step (``SPSNSequenceModule``); older results: the monitor's rate."""
+    v = m.get("test/spikes_per_neuron_real_step")
+    return m.get("test/spikes_per_neuron_step") if v is None else v
+
+
+def _raster(plot_dir: Path, rel: str) -> list[str]:
+    if not (Path(plot_dir) / RASTER).is_file():
+        return [f"_No raster plot yet: run `python scripts/plot_spike_raster.py --out results/plots/{RASTER}`._", ""]
+    return ["Front end on one FSDD digit and on one real Heidelberg Digits recording (SHD's source audio, resampled "
+            "to 8 kHz, same filters and encoder), made by `scripts/plot_spike_raster.py`:", "",
+            f"![FSDD spike raster]({rel}/{RASTER})", ""]
+
+
+def _mini_table(res: list[dict], mini_rows: list) -> list[str]:
+    """Every registered mini row; one without results reads "no result committed yet"."""
     runs = runs_by_row([r for r in res if r["row"].get("group") == "mini"], "mini")
+    neuron_of = {row.id: next((k for k in ORDER if k in row.id.split("_")), "?") for row in mini_rows}
+    for rid, rs in runs.items():
+        neuron_of.setdefault(rid, _neuron(rs[0]))
+    ids = sorted(neuron_of, key=lambda rid: (ORDER.index(neuron_of[rid]) if neuron_of[rid] in ORDER else 9, rid))
     if not runs:
-        return ["_No mini results yet: run `python scripts/reproduce.py paper=spsn scale=mini`._", ""]
-    ids = sorted(runs, key=lambda rid: (ORDER.index(_neuron(runs[rid][0])) if _neuron(runs[rid][0]) in ORDER else 9, rid))
-    r0 = runs[ids[0]][0]
+        return ["_No mini results yet: run `python scripts/reproduce.py paper=spsn scale=mini` "
+                f"(rows {', '.join(f'`{i}`' for i in ids)}: no result committed yet)._", ""]
+    r0 = runs[next(rid for rid in ids if rid in runs)][0]
     data, opt = _cfg(r0, "data") or {}, _cfg(r0, "module", "optimizer") or {}
-    lif = next((runs[rid] for rid in ids if _neuron(runs[rid][0]) == "lif"), None)
+    lif = next((runs[rid] for rid in ids if rid in runs and neuron_of[rid] == "lif"), None)
     lif_s = seed_stats([r["metrics"]["train/epoch_seconds"] for r in lif]).mean if lif else None
-    out = [f"Stand-in data (not SHD): real MNIST as spike trains (encoder `{data.get('encoder')}`, "
-           f"{(r0.get('extras') or {}).get('input_size')} channels, T = {data.get('time_steps')} steps; "
-           f"`common/data/spiking_mnist.py`), {data.get('train_subset') or 'all'} training images, "
-           f"{data.get('test_subset') or 'all'} test images, optimizer `{str(opt.get('_target_', '?')).split('.')[-1]}` "
-           f"lr {opt.get('lr')}, batch {data.get('batch_size')}, {_cfg(r0, 'trainer', 'max_epochs')} epochs, "
-           f"`test_ckpt={_cfg(r0, 'test_ckpt')}`, {((r0.get('provenance') or {}).get('hardware') or {}).get('torch_threads', '?')} torch thread(s) "
-           "(from the first result's "
-           "config; every row's config is in its result file).", "",
-           "| Row | Neuron | Test acc | Spikes / neuron / step | Epoch time (s) | LIF epoch time / this | Seeds |",
+    fe = " ".join(f"{k}={data.get(k)}" for k in ("channels", "fmin", "fmax", "dt_ms", "threshold", "tau_ms", "max_ms")
+                  if data.get(k) is not None)
+    out = [f"Stand-in data (not SHD): FSDD's real spoken digits as spike trains (`common/data/fsdd_spikes.py`: "
+           f"gammatone filterbank → log hair-cell drive → one LIF encoder per channel; {fe}; T = each clip's length, "
+           f"zero padding `{data.get('pad')}` with a length-masked readout), official split: 2,700 training clips "
+           f"({data.get('val_size')} held out for val), 300 test clips, 10 digits; optimizer "
+           f"`{str(opt.get('_target_', '?')).split('.')[-1]}` lr {opt.get('lr')}, batch {data.get('batch_size')}, "
+           f"{_cfg(r0, 'trainer', 'max_epochs')} epochs for every neuron, `test_ckpt={_cfg(r0, 'test_ckpt')}`, "
+           f"{((r0.get('provenance') or {}).get('hardware') or {}).get('torch_threads', '?')} torch thread(s) "
+           "(from the first result's config; every row's config is in its result file).", "",
+           "| Row | Neuron | Test acc | Spikes / neuron / step (real steps) | Epoch time (s) | LIF epoch time / this | Seeds |",
            "|---|---|---|---|---|---|---|"]
     for rid in ids:
-        rs = runs[rid]
+        rs = runs.get(rid)
+        if not rs:
+            out.append(f"| `{rid}` | {NAMES.get(neuron_of[rid], neuron_of[rid])} | no result committed yet | – | – | – | – |")
+            continue
         ms = [r["metrics"] for r in rs]
         secs = [m.get("train/epoch_seconds") for m in ms]
         s_mean = seed_stats([float(v) for v in secs if v is not None]).mean if any(v is not None for v in secs) else None
         ratio = f"{lif_s / s_mean:.2f}×" if (lif_s and s_mean) else "–"
         out.append(f"| `{rid}` | {NAMES.get(_neuron(rs[0]), _neuron(rs[0]))} | "
                    f"{fmt_seeds('test/acc', [m.get('test/acc') for m in ms])} | "
-                   f"{fmt_seeds('rate', [m.get('test/spikes_per_neuron_step') for m in ms])} | {fmt_seeds('seconds', secs)} | "
+                   f"{fmt_seeds('rate', [_rate(m) for m in ms])} | {fmt_seeds('seconds', secs)} | "
                    f"{ratio} | {', '.join(str(r['seed']) for r in rs)} |")
-    return out + ["", "The LIF/this ratio is the ratio of the seed means of the epoch times.", ""]
+    return out + ["", "The LIF/this ratio is the ratio of the seed means of the epoch times (training epoch, median "
+                  "over epochs; LIF = the paper's plain per-step loop, `lif_backend: paper`; the suite's fused LIF is "
+                  "in the speed benchmark below). Spikes per neuron per step: all three hidden layers, real (unpadded) "
+                  "steps of the test clips.", ""]
 
 
 def _full_table(res: list[dict], rows: list) -> list[str]:
@@ -151,6 +180,7 @@ def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict
     bench = (benches or {}).get(BENCH)
     lines = ["#### SHD (full scale; reported = official repo, seed 0, final epoch of 200)", ""]
     lines += _full_table(res, full_rows)
-    lines += ["#### Mini stand-in (measured here)", ""] + _mini_table(res)
+    lines += ["#### Mini stand-in: FSDD spike trains (measured here)", ""] + _raster(plot_dir, rel) + _mini_table(
+        res, [r for r in paper.rows.values() if "mini" in r.scales])
     lines += ["#### Speed: SPSN vs LIF, forward + backward (measured here, CPU)", ""] + _bench(bench, plot_dir, rel)
     return "\n".join(lines).rstrip() + "\n"

@@ -82,6 +82,8 @@ def test_normalisation_and_augmentation_equal_the_cifar_module(tmp_path):
     arr = CIFAR10ArraysDataModule(data_dir=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"), val_size=5,
                                   data_seed=3)
     assert arr.mean == ref.mean == CIFAR_NORM["cifar10"][0] and arr.std == ref.std == CIFAR_NORM["cifar10"][1]
+    # the array module interleaves the (class-major) test files by one fixed order; the pickle module keeps file order
+    test_order = torch.randperm(7, generator=torch.Generator().manual_seed(ca.TEST_ORDER_SEED))
     for split in ("train", "val", "test"):
         a, r = arr.split(split), ref.split(split)
         assert isinstance(a, CIFARDataset) and len(a) == len(r)
@@ -89,12 +91,12 @@ def test_normalisation_and_augmentation_equal_the_cifar_module(tmp_path):
             torch.manual_seed(i)  # augmentation (train) draws from the global RNG
             xa, ya = a[i]
             torch.manual_seed(i)
-            xr, yr = r[i]
+            xr, yr = r[int(test_order[i]) if split == "test" else i]
             assert torch.equal(xa, xr) and int(ya) == int(yr)
     # normalised values: (pixel / 255 - mean) / std with the module's constants
     x0, _ = arr.split("test")[0]
     mean, std = (torch.tensor(v).view(3, 1, 1) for v in CIFAR_NORM["cifar10"])
-    assert torch.allclose(x0, (xte[0].float() / 255 - mean) / std, atol=1e-6)
+    assert torch.allclose(x0, (xte[int(test_order[0])].float() / 255 - mean) / std, atol=1e-6)
     # augmentation is on for training only and changes the image (crop + flip)
     torch.manual_seed(0)
     outs = torch.stack([arr.split("train")[0][0] for _ in range(20)])
@@ -107,9 +109,18 @@ def test_lossless_only_test_removes_the_flagged_images(small):
     full, lossless = _dm(data, cache), _dm(data, cache, lossless_only_test=True)
     full.setup(), lossless.setup()
     assert len(full.split("test")) == 12 and len(lossless.split("test")) == 9
-    keep = np.flatnonzero(~test[2])
-    for j, i in enumerate(keep):
-        assert torch.equal(lossless.split("test")[j][0], full.split("test")[int(i)][0])
+    def key(img):  # a test image, identified by its (normalised, rounded) pixels
+        return img.mul(1e3).round().to(torch.int64).numpy().tobytes()
+
+    full_imgs = {key(full.split("test")[i][0]): i for i in range(12)}
+    assert len(full_imgs) == 12
+    flagged_imgs = {key(CIFAR10ArraysDataModule(data_dir=str(data), cache_dir=str(cache), augment=False)
+                        .split("test")[i][0]) for i in range(12)} - {key(lossless.split("test")[j][0]) for j in range(9)}
+    assert len(flagged_imgs) == 3  # exactly the three flagged images are gone, every lossless one is there
+    stored = torch.from_numpy(test[0]).permute(0, 3, 1, 2).float().div(255)
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in CIFAR_NORM["cifar10"])
+    flagged_stored = {key((stored[i] - mean) / std) for i in np.flatnonzero(test[2])}
+    assert flagged_imgs == flagged_stored
     assert full.lossless == lossless.lossless == {"train": (29, 30), "test": (9, 12)}
     assert full.test_images == 12 and lossless.test_images == 9
     # training images keep their flagged ones; a test subset is drawn from the lossless images
@@ -132,9 +143,14 @@ def test_splits_and_subsets_follow_data_seed_not_seed(small):
     a, b, c = val_labels_and_first(seed=0), val_labels_and_first(seed=1), val_labels_and_first(data_seed=1)
     assert all(torch.equal(u, v) for u, v in zip(a[0] + a[1], b[0] + b[1]))
     assert not all(torch.equal(u, v) for u, v in zip(a[0], c[0]))
-    # nothing is shuffled at load: the (class-major) test set stays in file order
-    dm = _dm(data, cache)
-    assert [int(dm.split("test")[i][1]) for i in range(12)] == sorted(int(dm.split("test")[i][1]) for i in range(12))
+    # the class-major test files are interleaved by one fixed order: the same for every seed and data_seed
+    def test_labels(**kw):
+        dm = _dm(data, cache, **kw)
+        return [int(dm.split("test")[i][1]) for i in range(12)]
+
+    order = test_labels()
+    assert order == test_labels(seed=1) == test_labels(data_seed=1)
+    assert sorted(order) == sorted(int(v) for v in _arrays(12, 2)[1]) and order != sorted(order)
 
 
 def test_truncated_xz_is_named(small):

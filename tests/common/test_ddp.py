@@ -139,7 +139,7 @@ ACC_TOL, REL_TOL = 0.25, 0.10
 
 
 def test_diet_row_under_ddp_matches_single_process(tmp_path):
-    ms, md = _run_both(tmp_path, ["paper=diet_snn", "row=mini_vgg_t5", "scale=smoke"],
+    ms, md = _run_both(tmp_path, ["paper=diet_snn", "row=cifar_vgg_t5", "scale=smoke"],
                        ["data.batch_size=8"], "diet_snn")
     assert set(ms) == set(md)
     for k in ("ann/test/acc", "snn_converted/test/acc", "test/acc"):

@@ -32,8 +32,8 @@ def test_rows_registered_with_reported_values():
     assert ids["cifar100_resnet20_t5"].reported["test/acc"] == 0.6407
     assert ids["imagenet_vgg16_t5"].reported["test/acc"] == 0.6900
     assert all(ids[r].not_run_here for r in FULL)
-    used = {row for c in get_paper("diet_snn").claims for row in c.rows()}  # mini rows are checked by claims;
-    assert {r.id for r in ROWS if "mini" in r.scales} - used == {"mini_leak_init09_t5"}  # this one is descriptive
+    used = {row for c in get_paper("diet_snn").claims for row in c.rows()}  # every mini row is checked by a claim
+    assert {r.id for r in ROWS if "mini" in r.scales} - used == set()
 
 
 @pytest.mark.parametrize("row", FULL)
@@ -62,8 +62,8 @@ def test_all_rows_run_at_smoke(tmp_path):
 
 def test_generic_max_epochs_is_refused_naming_the_stage_keys(tmp_path):
     # DIET-SNN trains two stages with their own epochs: trainer.max_epochs would be silently replaced
-    p = reproduce(tmp_path, "paper=diet_snn", "row=mini_vgg_t5", "scale=smoke", "trainer.max_epochs=3",
+    p = reproduce(tmp_path, "paper=diet_snn", "row=cifar_vgg_t5", "scale=smoke", "trainer.max_epochs=3",
                   plugins=False, check=False)
     assert p.returncode != 0 and "ann.max_epochs" in p.stderr + p.stdout and "snn.max_epochs" in p.stderr + p.stdout
-    cfg = _compose("mini_vgg_t5", "smoke", ["ann.max_epochs=3", "snn.max_epochs=2"])
+    cfg = _compose("cifar_vgg_t5", "smoke", ["ann.max_epochs=3", "snn.max_epochs=2"])
     assert cfg.ann.max_epochs == 3 and cfg.snn.max_epochs == 2  # the stage keys take effect over the smoke block

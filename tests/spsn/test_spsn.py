@@ -1,10 +1,9 @@
-"""SPSN: exact parallel filter, firing-rule gradients, seeded evaluation, regulariser, SHD binning, smoke runs."""
+"""SPSN: exact parallel filter, firing-rule gradients, seeded evaluation, regulariser, SHD binning, FSDD layout (time-first, padding), smoke runs."""
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -123,7 +122,7 @@ def test_rate_encoder_law_and_determinism():
 
 @pytest.mark.parametrize("neuron", ["sb", "gs"])
 def test_spsn_learns_rate_coded_task(neuron):
-    # Regression guard for the mini stand-in: SPSN must leave chance on a rate-coded many-channel task within
+    # Regression guard (from the former MNIST stand-in): SPSN must leave chance on a rate-coded many-channel task within
     # a few hundred Adamax 1e-3 steps, with gradient reaching the first layer (the old 28-channel row-scan
     # stand-in left SB at chance with a vanishing layer-1 gradient).
     torch.manual_seed(0)
@@ -307,26 +306,109 @@ def test_spiking_mnist_encoder():
     assert s.sum() == 6
 
 
+# ---------------------------------------------------------------------------------------------- FSDD layout
+@pytest.mark.parametrize("neuron", ["sb", "gs", "lif", "relu"])
+def test_time_first_input_equals_batch_first(neuron):
+    """The FSDD rows feed SeqBatch x [T, B, C]: SPSNNet(time_first=True) on it equals SPSNNet on [B, T, C]."""
+    torch.manual_seed(0)
+    net = SPSNNet(12, 5, hidden=(16, 16, 16), neuron=neuron).eval()
+    x_btc = (torch.rand(3, 40, 12) < 0.3).float() * 2
+    seed_evaluation(net, 3)
+    ref = net(x_btc)
+    net.time_first = True
+    seed_evaluation(net, 3)
+    out = net(x_btc.transpose(0, 1).contiguous())
+    assert torch.equal(out, ref)
+    net.time_first = False  # the layout flag matters: [T, B, C] read as batch-first gives T "samples"
+    assert net(x_btc.transpose(0, 1)).shape == (40, 5)
+
+
+@pytest.mark.parametrize("neuron", ["lif", "relu"])
+def test_padded_batch_reads_out_like_each_clip_alone(neuron):
+    """With lengths, zero padding after each clip changes neither the logits nor the real-step spike counts
+    (deterministic neurons: exact); without lengths the padded steps do change the readout."""
+    torch.manual_seed(0)
+    net = SPSNNet(10, 4, hidden=(16, 16), neuron=neuron, time_first=True).eval()
+    clips = [(torch.rand(T, 10) < 0.4).float() * 3 for T in (25, 40, 7)]
+    x = torch.zeros(40, 3, 10)
+    for b, c in enumerate(clips):
+        x[: c.shape[0], b] = c
+    lengths = torch.tensor([25, 40, 7])
+    with torch.no_grad():
+        out = net(x, lengths)
+        spikes, steps = net.last_spike_stats
+        alone, s_alone, n_alone = [], 0.0, 0.0
+        for c in clips:
+            alone.append(net(c[:, None]))
+            s_alone += net.last_spike_stats[0]
+            n_alone += net.last_spike_stats[1]
+        unmasked = net(x)
+    torch.testing.assert_close(out, torch.cat(alone), atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(unmasked, out, atol=1e-3)  # padding matters without the mask
+    if neuron == "lif":
+        assert spikes > 0 and steps == n_alone == 72 * 32
+        assert spikes == pytest.approx(s_alone)
+
+
+def test_spsn_rates_count_real_steps_only():
+    """SB fires on padded steps (its membrane holds the filtered bias there): last_spike_stats and the
+    regulariser's rates count the spikes of real steps only."""
+    torch.manual_seed(0)
+    net = SPSNNet(8, 3, hidden=(32, 16), neuron="sb", time_first=True).eval()
+    with torch.no_grad():
+        net.linears[0].bias.fill_(2.0)
+    seed_evaluation(net, 0)
+    lengths = torch.tensor([30, 12, 5])
+    x = torch.zeros(30, 3, 8)
+    for b, n in enumerate(lengths.tolist()):
+        x[:n, b] = (torch.rand(n, 8) < 0.5).float()
+    outs = []
+    hooks = [a.register_forward_hook(lambda m, i, o: outs.append(o.detach())) for a in net.acts]
+    with torch.no_grad():
+        net(x, lengths)
+    for h in hooks:
+        h.remove()
+    mask = (torch.arange(30)[:, None] < lengths[None, :]).float()[..., None]  # [T, B, 1]
+    s, n = net.last_spike_stats
+    assert n == 47 * (32 + 16)
+    assert s == pytest.approx(sum(float((o * mask).sum()) for o in outs))
+    assert sum(float((o * (1 - mask)).sum()) for o in outs) > 0  # padded steps do fire: the mask matters
+    torch.testing.assert_close(net.last_rates[0], (outs[0] * mask).sum((0, 1)) / 47)
+
+
 # ---------------------------------------------------------------------------------------------- smoke
-def write_fake_mnist(root: Path, n: int = 64):
-    rng = np.random.default_rng(0)
-    d = root / "mnist"
-    d.mkdir(parents=True, exist_ok=True)
-    for split, (img, lbl) in {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-                               "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}.items():
-        (d / img).write_bytes(bytes([0, 0, 8, 3]) + b"".join(int(v).to_bytes(4, "big") for v in (n, 28, 28))
-                              + rng.integers(0, 256, n * 784, dtype=np.uint8).tobytes())
-        (d / lbl).write_bytes(bytes([0, 0, 8, 1]) + n.to_bytes(4, "big") + rng.integers(0, 10, n, dtype=np.uint8).tobytes())
-
-
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "experiment" / "spsn").glob("*.yaml"))
+FSDD_ROWS = ["fsdd_sb", "fsdd_gs", "fsdd_lif", "fsdd_relu"]
 
 
 def test_every_config_is_registered():
     from common.registry import get_paper
 
     assert set(ROWS) == set(get_paper("spsn").rows)
+    assert set(FSDD_ROWS) <= set(ROWS) and not [r for r in ROWS if r.startswith("mini")]
+
+
+def test_fsdd_rows_compose_on_fsdd_spikes():
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf
+    from common.harness.run import compose_row
+    from papers.spsn.claims import EPOCHS
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfgs = {r: OmegaConf.to_container(compose_row("spsn", r, "mini"), resolve=True) for r in FSDD_ROWS}
+        smoke = OmegaConf.to_container(compose_row("spsn", "fsdd_sb", "smoke"), resolve=True)
+    for row, c in cfgs.items():
+        assert c["data"]["_target_"] == "common.data.fsdd_spikes.FSDDSpikesDataModule" and not c["data"]["fake"]
+        assert c["module"]["_target_"] == "papers.spsn.module.SPSNSequenceModule"
+        m = c["module"]["model"]
+        assert (m["n_in"], m["hidden"], m["n_out"], m["time_first"]) == (700, [128, 128, 128], 10, True)
+        assert m["neuron"] == row.split("_")[1] and m["lif_backend"] == "paper" and m["reg_thr"] is None
+        assert c["threads"] == 1 and c["data"]["batch_size"] == 64 and c["data"]["pad"] == "end"
+        assert c["module"]["optimizer"]["_target_"] == "torch.optim.Adamax" and c["module"]["optimizer"]["lr"] == 1e-3
+        assert c["trainer"]["max_epochs"] == EPOCHS and c["seeds"] == [0, 1, 2]
+    assert len({c["trainer"]["max_epochs"] for c in cfgs.values()}) == 1  # every neuron trains equally long
+    assert smoke["data"]["fake"] and smoke["module"]["model"]["n_in"] == smoke["data"]["channels"]
 
 
 @pytest.mark.parametrize("row", ROWS)
@@ -336,14 +418,13 @@ def test_row_runs_at_smoke(row, tmp_path):
     from common.registry import get_row
 
     fake_shd(tmp_path)
-    write_fake_mnist(tmp_path)
     over = [f"paths.root_dir={tmp_path}", f"paths.data_dir={tmp_path}", f"paths.runs_dir={tmp_path}/runs", f"paths.results_dir={tmp_path}/res",
             f"paths.output_dir={tmp_path}/out", "logger=none"]
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose_row("spsn", row, "smoke", over)
-    if row.startswith("mini"):
-        cfg.data.val_size = 16  # the fake MNIST has 64 training images
     res = run_row(cfg, get_row("spsn", row))
     assert 0.0 <= res["metrics"]["test/acc"] <= 1.0
     if "relu" not in row:
         assert 0.0 <= res["metrics"]["test/spikes_per_neuron_step"] <= 1.0
+    if row.startswith("fsdd") and "relu" not in row:
+        assert 0.0 < res["metrics"]["test/spikes_per_neuron_real_step"] <= 1.0
