@@ -1,0 +1,85 @@
+"""RESULTS.md section of lmu_quantized: ``render(results, plot_dir, rel, benches) -> str`` (deterministic Markdown).
+
+The speed benchmark is ``lmu_speed`` (``results/bench/lmu_speed.json``, written by ``scripts/bench_lmu.py``): a
+table of every form with and without the quantizer (median ms, ratio to the step loop) and, when the JSON holds a
+sweep, the plot ``plot_dir/lmu_speed_vs_T.png`` of time vs sequence length, linked as ``rel/lmu_speed_vs_T.png``.
+The rows and claims are rendered by the common report; accuracy/bits-vs-dt plots are not written yet.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["render", "BENCH", "PLOT", "LABELS"]
+
+BENCH = "lmu_speed"
+PLOT = "lmu_speed_vs_T.png"
+LABELS = {
+    "step": "step loop (2019 cell, memory feedback)",
+    "step_nofb": "step loop, no memory feedback",
+    "parmem_fft": "parallel memory (FFT) + sequential hidden",
+    "parmem_chunked": "parallel memory (chunked) + sequential hidden",
+    "parallel_fft": "fully parallel (FFT), every step",
+    "parallel_chunked": "fully parallel (chunked), every step",
+    "parallel_last": "fully parallel, last state only",
+}
+
+
+def _ratio(v) -> str:
+    return "–" if v is None else f"{v:.1f}×"
+
+
+def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
+    if not bench:
+        return ["_No speed benchmark yet: run `python scripts/bench_lmu.py` (add `--sweep` for time vs length)._", ""]
+    meta, cfg = bench.get("meta", {}), bench.get("config", {})
+    code = meta.get("code") or {}
+    commit = (code.get("commit") or "?")[:12] + (" (dirty)" if code.get("dirty") else "")
+    out = [f"`scripts/bench_lmu.py` ({meta.get('date', '?')}, commit {commit}, torch {meta.get('torch', '?')}, "
+           f"{cfg.get('device', 'cpu')}, {cfg.get('threads', '?')} threads): T = {cfg.get('T')}, theta = "
+           f"{cfg.get('theta')}, batch {cfg.get('batch')}, hidden {cfg.get('hidden')}, order {cfg.get('order')}, "
+           f"quantizer dt {cfg.get('dt')}. {meta.get('notes', '')}", "",
+           "| Form | ms | vs step loop | ms, quantized h | vs step loop, quantized |", "|---|---|---|---|---|"]
+    cases = bench.get("cases", [])
+    for impl in dict.fromkeys(c["impl"] for c in cases):
+        by = {c["spiking"]: c for c in cases if c["impl"] == impl}
+        cells = []
+        for s in (False, True):
+            c = by.get(s)
+            cells += ["–", "–"] if c is None else [f"{c['ms']:.1f}", _ratio(c.get("ratio_vs_step"))]
+        out.append(f"| {LABELS.get(impl, impl)} | " + " | ".join(cells) + " |")
+    out.append("")
+    sweep = bench.get("sweep") or []
+    if sweep:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, ax = plt.subplots(figsize=(5.5, 3.8))
+            for impl in dict.fromkeys(r["impl"] for r in sweep):
+                rs = sorted((r for r in sweep if r["impl"] == impl), key=lambda r: r["T"])
+                ax.plot([r["T"] for r in rs], [r["ms"] for r in rs], marker="o", label=LABELS.get(impl, impl))
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("sequence length T")
+            ax.set_ylabel("forward + backward, median ms")
+            ax.set_title(f"One LMU layer (theta {cfg.get('theta')}, batch {sweep[0].get('batch')})")
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            plot_dir = Path(plot_dir)
+            plot_dir.mkdir(parents=True, exist_ok=True)
+            fig.savefig(plot_dir / PLOT, dpi=120, metadata={"Software": None})
+            plt.close(fig)
+            out += [f"![LMU time vs sequence length]({rel}/{PLOT})", ""]
+        except ImportError:
+            out += ["_(matplotlib missing: no plot)_", ""]
+    return out
+
+
+def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict] = None) -> str:
+    lines = ["#### Speed: one LMU layer, forward + backward (measured here)", ""]
+    lines += _bench((benches or {}).get(BENCH), Path(plot_dir), rel)
+    return "\n".join(lines).rstrip() + "\n"
