@@ -1,0 +1,88 @@
+"""spiking_lstm rows, claims and configs; every row runs at scale=smoke on tiny subsets of the real data here
+(row-wise MNIST, UCI HAR inertial signals, FSDD, the 300-clip Speech Commands subset)."""
+import json
+from pathlib import Path
+
+import pytest
+from hydra import initialize_config_dir
+
+from common.harness.run import compose_row
+from common.registry import get_paper
+from tests.harness_fixture.cli import reproduce
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+PAPER = get_paper("spiking_lstm")
+ROWS = list(PAPER.rows.values())
+
+
+def _compose(row, scale, extra=()):
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose_row("spiking_lstm", row, scale, list(extra))
+
+
+def test_rows_and_claims_registered():
+    ids = {r.id: r for r in ROWS}
+    for ds in ("smnist", "har"):
+        for suffix in ("lstm", "snn_t1", "snn_t2", "snn_t4", "t2_no_shift", "t2_fixed", "converted_sweep",
+                       "converted_sweep_no_shift"):
+            assert f"{ds}_{suffix}" in ids and "mini" in ids[f"{ds}_{suffix}"].scales
+    assert ids["gsc_snn_t2"].reported == {"test/acc": 0.9475, "energy_ratio": 1 / 4.1}
+    assert ids["gsc_snn_t2"].not_run_here and ids["gsc_lstm"].not_run_here and "mini" not in ids["gsc_lstm"].scales
+    assert "stand-in" in ids["fsdd_snn_t2"].dataset
+    used = {row for c in PAPER.claims for row in c.rows()}
+    assert used <= set(ids)
+    assert {r.id for r in ROWS if r.id.startswith(("smnist", "har"))} - used - {"smnist_lstm", "har_lstm",
+                                                                               "smnist_snn_t1", "smnist_snn_t4",
+                                                                               "har_snn_t1", "har_snn_t4"} == set()
+
+
+@pytest.mark.parametrize("row,scale,expect", [
+    ("smnist_snn_t2", "mini", {"lstm": 15, "snn": 3, "T": 2, "shift": 0.5}),
+    ("har_t2_no_shift", "mini", {"lstm": 4, "snn": 1, "T": 2, "shift": 0.0}),
+    ("smnist_converted_sweep", "full", {"lstm": 30, "snn": 0, "T": [1, 2, 4, 8, 16, 32], "shift": 0.5}),
+    ("gsc_snn_t2", "full", {"lstm": 30, "snn": 10, "T": 2, "shift": 0.5}),
+])
+def test_configs_compose_with_stage_budgets(row, scale, expect):
+    cfg = _compose(row, scale)
+    assert cfg.runner == "papers.spiking_lstm.pipeline.run"
+    assert cfg.lstm.max_epochs == expect["lstm"] and cfg.snn.max_epochs == expect["snn"]
+    T = cfg.snn.time_steps
+    assert (list(T) if not isinstance(T, int) else T) == expect["T"] and cfg.snn.bias_shift == expect["shift"]
+
+
+def test_fixed_ablation_and_har_per_T_budget():
+    fixed = _compose("har_t2_fixed", "mini")
+    assert not fixed.snn.learn_threshold and not fixed.snn.learn_leak
+    assert fixed.snn.train_batches[2] == 20 and fixed.model.num_layers == 2
+
+
+def test_generic_max_epochs_is_refused(tmp_path):
+    p = reproduce(tmp_path, "paper=spiking_lstm", "row=smnist_lstm", "scale=smoke", "trainer.max_epochs=3",
+                  plugins=False, check=False)
+    assert p.returncode != 0 and "lstm.max_epochs" in (p.stdout + p.stderr)
+
+
+@pytest.mark.timeout(2700)  # ~4 min on an idle 2-core CPU; ~15 min when the CPU is shared with long runs
+def test_all_rows_run_at_smoke(tmp_path):
+    reproduce(tmp_path, "paper=spiking_lstm", "scale=smoke", plugins=False, timeout=2600)
+    found = {}
+    for p in (tmp_path / "runs" / "spiking_lstm").glob("*/smoke-seed*/result.json"):
+        d = json.loads(p.read_text())
+        found[d["row"]["id"]] = d
+    assert set(found) == {r.id for r in ROWS}
+    for rid, d in found.items():
+        m = d["metrics"]
+        assert 0.0 <= m["test/acc"] <= 1.0 and "lstm/test/acc" in m, rid
+        if rid.endswith("_lstm"):
+            continue
+        key = "T1/" if "sweep" in rid else ""
+        for k in ("snn_converted/test/acc", "conversion_error", "energy_ratio", "energy_ratio/gates_only",
+                  "latency/pipelined", "latency/plain"):
+            assert f"{key}{k}" in m, (rid, k)
+        assert m[f"{key}latency/pipelined_sim_minus_model"] == 0, rid
+        layers = d["extras"]["snn"][next(iter(d["extras"]["snn"]))]["energy"]["snn"]["layers"]
+        assert layers[-1]["name"] == "readout" and all("energy_pj" in l for l in layers), rid
+    from papers.spiking_lstm.report import render
+
+    md = render(list(found.values()), tmp_path / "plots", "plots")
+    assert "smnist, scale smoke: accuracy vs T" in md and "Per-layer energy" in md and "| har | 128 | 2 | 2 |" in md
