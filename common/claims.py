@@ -164,7 +164,7 @@ def seed_stats(values: Sequence[float]) -> Stat:
 
 @dataclass(frozen=True)
 class CheckResult:
-    text: str  # "mini_sb test/acc − mini_lif test/acc > 0"
+    text: str  # "fsdd_sb test/acc − fsdd_lif test/acc > 0"
     verdict: str
     q: float  # the quantity
     spread: float

@@ -172,6 +172,37 @@ def _main_table(runs: list[dict]) -> list[str]:
     return out
 
 
+def _leak_gradient_table(runs: list[dict]) -> list[str]:
+    """Where the leak gradient points at the start of DIET training (``snn.leak_gradient`` probe), per threshold
+    scaling factor and layer: the gradient's mean over batches and seeds and the share of batches where it is
+    negative (the optimizer then raises the leak and the <= 1 clamp holds it at 1)."""
+    probes = [_snn(r).get("leak_gradient_at_init") or {} for r in runs]
+    probes = [p for p in probes if p]
+    if not probes:
+        return []
+    r0 = runs[0]
+    used = _snn(r0).get("scaling_factor")
+    batches = _cfg(r0, "snn", "leak_gradient", "batches")
+    layers = _layer_order(next(iter(probes[0].values())))
+    out = [f"#### Why a leak moves or stays at 1: dL/d(leak) at the start of DIET training (T={_snn(r0).get('T')})", "",
+           f"Each layer's leak gradient at leak = 1 over the first {batches} training batches of each seed, at the "
+           f"row's threshold scaling ({used}) and at others (a diagnostic: no training step is taken), "
+           f"{len(probes)} seed(s). Cell: the mean gradient over batches and seeds, and the share of those batches "
+           "where it is negative. A negative gradient makes Adam *raise* the leak, and the clamp at 1 holds it "
+           "there; a positive one lowers it.", "",
+           "| threshold scaling | " + " | ".join(layers) + " |", "|---|" + "---|" * len(layers)]
+    for sc in sorted({k for p in probes for k in p}, key=float):
+        cells = []
+        for n in layers:
+            g = [p[sc][n] for p in probes if sc in p and n in p[sc]]
+            neg = sum(x["frac_negative"] * x["batches"] for x in g) / max(sum(x["batches"] for x in g), 1)
+            mean = sum(x["mean"] for x in g) / max(len(g), 1)
+            cells.append(f"{mean:+.1e} ({neg:.0%} < 0)")
+        mark = " (the row's)" if used is not None and float(sc) == float(used) else ""
+        out.append(f"| {sc}{mark} | " + " | ".join(cells) + " |")
+    return out + [""]
+
+
 def render(results: list[dict], plot_dir: pathlib.Path, rel: str, benches: Optional[dict] = None) -> str:
     ids = runs_by_row(results, "mini")
     out: list[str] = []
@@ -194,6 +225,8 @@ def render(results: list[dict], plot_dir: pathlib.Path, rel: str, benches: Optio
                        f"{_num([x.get('mean_spike_rate') for x in s])} | {_num([x.get('spikes_per_sample') for x in s])} | "
                        f"{_num([x.get('energy_ratio_papers') for x in s])} | {leak_txt} |")
         out.append("")
+    if ids.get("cifar_vgg_t5"):
+        out += _leak_gradient_table(ids["cifar_vgg_t5"])
     direct, poisson = _sweep(ids.get("cifar_direct_sweep", [])), _sweep(ids.get("cifar_poisson_sweep", []))
     if direct or poisson:
         out += ["#### Ablation: direct vs Poisson rate encoding (each DIET-trained at its T)", "",
