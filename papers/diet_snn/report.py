@@ -148,7 +148,8 @@ def _main_table(runs: list[dict]) -> list[str]:
             T_long = k[len("snn_converted_T"):].split("_")[0]
             out.append(f"| 2. converted SNN, leak 1, unscaled thresholds, T={T_long} | "
                        f"{_images(r0, _cfg(r0, 'threshold', 'eval_batches'))} | {_pct(col(k))} | – | – | – |")
-    scale = _num([_snn(r).get("scaling_factor") for r in runs])
+    scales = sorted({_snn(r).get("scaling_factor") for r in runs} - {None})
+    scale = f"{scales[0]:g}" if len(scales) == 1 else _num(scales)
     out += [f"| 2. converted SNN, T={T} (thresholds × {scale}), before DIET | "
             f"{_images(r0, _cfg(r0, 'snn', 'converted_eval_batches'))} | {_pct(col('snn_converted/test/acc'))} "
             "| – | – | – |",

@@ -139,7 +139,13 @@ ACC_TOL, REL_TOL = 0.25, 0.10
 
 
 def test_diet_row_under_ddp_matches_single_process(tmp_path):
-    ms, md = _run_both(tmp_path, ["paper=diet_snn", "row=cifar_vgg_t5", "scale=smoke"],
+    # the CIFAR-10 array files are written once here and read by both ranks: the smoke block's data.fake writer
+    # rewrites its temp folder in every process that builds the data module, which two ranks would race on
+    from common.data.cifar10_arrays import write_fake_cifar10_arrays
+
+    data = write_fake_cifar10_arrays(tmp_path / "data", n_train=100, n_test=20)
+    ms, md = _run_both(tmp_path, ["paper=diet_snn", "row=cifar_vgg_t5", "scale=smoke", "data.fake=false",
+                                  f"data.data_dir={data}", f"data.cache_dir={tmp_path / 'cache'}"],
                        ["data.batch_size=8"], "diet_snn")
     assert set(ms) == set(md)
     for k in ("ann/test/acc", "snn_converted/test/acc", "test/acc"):
@@ -149,7 +155,7 @@ def test_diet_row_under_ddp_matches_single_process(tmp_path):
 
 
 def test_spsn_row_under_ddp_matches_single_process(tmp_path):
-    ms, md = _run_both(tmp_path, ["paper=spsn", "row=mini_relu", "scale=smoke"], ["data.batch_size=4"], "spsn")
+    ms, md = _run_both(tmp_path, ["paper=spsn", "row=fsdd_relu", "scale=smoke"], ["data.batch_size=4"], "spsn")
     # the 8 test images are split 4 + 4 over the ranks; the reduced accuracy covers all 8
     assert 0 <= md["test/acc"] <= 1 and abs(ms["test/acc"] - md["test/acc"]) <= ACC_TOL, (ms, md)
     assert md["test/loss"] == pytest.approx(ms["test/loss"], rel=REL_TOL)
