@@ -33,7 +33,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -44,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
+
+from common.timing import median_ms  # noqa: E402
 
 from papers.lmu_quantized.lmu import LMU, ParallelLMU  # noqa: E402
 
@@ -95,16 +96,6 @@ def make_step(impl: str, spiking: bool, T: int, B: int, a):
             torch.cuda.synchronize(dev)
     return step
 
-
-def median_ms(fn, reps: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(ts)
 
 
 def main(argv=None) -> dict:

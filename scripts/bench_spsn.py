@@ -23,7 +23,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -40,6 +39,7 @@ from torch import nn  # noqa: E402
 
 from common.neurons.backends import resolve_backend  # noqa: E402
 from common.neurons.parallel import AUTO_TABLE, decay, resolve_method, two_exp_filter  # noqa: E402
+from common.timing import median_ms  # noqa: E402
 from papers.spsn.model import SPSNNet  # noqa: E402
 from papers.spsn.neurons import PaperLIF, SPSNNeuron, lif_paper_loop, sigmoid_bernoulli_spike  # noqa: E402
 
@@ -52,16 +52,6 @@ def _auto_filter_name(T: int) -> str:
 
     return "fused" if _fused_filter(torch.device("cpu")) is not None else "%s/%d" % resolve_method("auto", T)
 
-
-def _median_ms(fn, reps: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1000.0 * statistics.median(ts)
 
 
 def _act(name: str) -> nn.Module:
@@ -80,7 +70,7 @@ def bench_layer(name: str, T: int, B: int, reps: int) -> float:
     def step():
         lin.zero_grad(set_to_none=True)
         act(lin(x) * 5.0).sum().backward()  # x5: the LIF fires (default init gives tiny currents)
-    return _median_ms(step, reps)
+    return median_ms(step, reps)
 
 
 def bench_network(name: str, T: int, B: int, reps: int) -> float:
@@ -93,7 +83,7 @@ def bench_network(name: str, T: int, B: int, reps: int) -> float:
     def step():
         net.zero_grad(set_to_none=True)
         F.cross_entropy(net(x), y).backward()
-    return _median_ms(step, reps)
+    return median_ms(step, reps)
 
 
 def bench_neuron(name: str, T: int, B: int, N: int, reps: int) -> float:
@@ -104,7 +94,7 @@ def bench_neuron(name: str, T: int, B: int, N: int, reps: int) -> float:
         fn = lambda: sigmoid_bernoulli_spike(two_exp_filter(x, a, a)).sum().backward()  # noqa: E731
     else:
         fn = lambda: lif_paper_loop(x, a, a).sum().backward()  # noqa: E731
-    return _median_ms(fn, reps)
+    return median_ms(fn, reps)
 
 
 FIELDS = {

@@ -35,6 +35,7 @@ from torch.utils.data import Dataset
 from .auditory import AuditorySpikes
 from .audio import read_wav
 from .base import ArrayDataModule, CorruptDatasetError
+from .fake import fake_data_root
 from .fsdd import FSDD_SAMPLE_RATE, official_files, write_fake_fsdd
 from .sequence import SeqBatch, collate_classification
 from .cache import default_cache_dir
@@ -159,7 +160,7 @@ class FSDDSpikesDataModule(ArrayDataModule):
         kwargs.setdefault("collate_fn", collate_pad_start if pad == "start" else collate_classification)
         super().__init__(**kwargs)
         if fake:  # smoke runs only: a tiny FSDD of tones in the official naming, read through the same code
-            self.data_dir = write_fake_fsdd(Path(tempfile.gettempdir()) / "snn_repro_fake_fsdd")
+            self.data_dir = fake_data_root("snn_repro_fake_fsdd", write_fake_fsdd)
         self.front_end = AuditorySpikes(FSDD_SAMPLE_RATE, channels, fmin, fmax, dt_ms, range_db, min_peak, tau_ms,
                                         threshold, adapt, tau_adapt_ms, max_ms)
         if val_size < 0:

@@ -13,7 +13,6 @@ of ``train/``; ``val/`` must use the same set. The validation folder is the test
 """
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -22,6 +21,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
+from .fake import fake_data_root
 
 __all__ = ["ImageNetDataModule", "write_fake_imagenet", "IMAGENET_MEAN", "IMAGENET_STD"]
 
@@ -72,8 +72,8 @@ class ImageNetDataModule(ArrayDataModule):
         self.mean, self.std, self.val_size = tuple(mean), tuple(std), int(val_size)
         self.fake = bool(fake)
         if self.fake:  # smoke tests only
-            self.data_dir = write_fake_imagenet(Path(tempfile.gettempdir()) / "snn_repro_fake_imagenet",
-                                                classes=int(fake_classes))
+            self.data_dir = fake_data_root(f"snn_repro_fake_imagenet_{int(fake_classes)}",
+                                           lambda root: write_fake_imagenet(root, classes=int(fake_classes)))
 
     def _transforms(self, train: bool):
         from torchvision import transforms as T

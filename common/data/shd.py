@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .base import ArrayDataModule, CorruptDatasetError, missing_dataset
+from .fake import fake_data_root
 
 __all__ = ["SHDDataModule", "SHDDataset", "write_shd_h5", "write_fake_shd", "load_shd_h5", "bin_spikes", "pad_start_collate", "random_affine",
            "SHD_FILES", "SHD_CHANNELS"]
@@ -163,10 +164,8 @@ class SHDDataModule(ArrayDataModule):
         kwargs.setdefault("collate_fn", pad_start_collate)
         super().__init__(**kwargs)
         if fake:
-            import tempfile
-
-            self.data_dir = write_fake_shd(Path(tempfile.gettempdir()) / f"snn_repro_fake_shd_{int(fake_size)}",
-                                           int(fake_size))
+            self.data_dir = fake_data_root(f"snn_repro_fake_shd_{int(fake_size)}",
+                                           lambda root: write_fake_shd(root, int(fake_size)))
         self.dt, self.augment, self.translate, self.scale = float(dt), bool(augment), float(translate), tuple(scale)
         self.input_size, self.max_duration = SHD_CHANNELS, None
 

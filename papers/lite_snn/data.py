@@ -18,6 +18,7 @@ from typing import Optional
 from torch.utils.data import DataLoader
 
 from common.data.base import EpochSeededSampler
+from common.data.fake import fake_data_root
 from common.data.dvs_gesture import DVSGestureDataModule, write_fake_dvs_gesture
 from common.data.imdb import IMDBDataModule
 from common.data.multi30k import BucketBatchSampler, Multi30kDataModule
@@ -89,10 +90,5 @@ class LiteDVSGestureDataModule(DVSGestureDataModule):
     def __init__(self, fake: bool = False, fake_events: int = 200, **kwargs):
         super().__init__(**kwargs)
         if fake:
-            import tempfile
-            from pathlib import Path
-
-            root = Path(tempfile.gettempdir()) / f"snn_repro_fake_dvs_gesture_{int(fake_events)}"
-            if not (root / "DVSGesture" / "ibmGestureTest").is_dir():
-                write_fake_dvs_gesture(root, events=int(fake_events))
-            self.data_dir = root
+            self.data_dir = fake_data_root(f"snn_repro_fake_dvs_gesture_{int(fake_events)}",
+                                           lambda root: write_fake_dvs_gesture(root, events=int(fake_events)))
