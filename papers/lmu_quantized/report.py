@@ -3,7 +3,9 @@
 The speed benchmark is ``lmu_speed`` (``results/bench/lmu_speed.json``, written by ``scripts/bench_lmu.py``): a
 table of every form with and without the quantizer (median ms, ratio to the step loop) and, when the JSON holds a
 sweep, the plot ``plot_dir/lmu_speed_vs_T.png`` of time vs sequence length, linked as ``rel/lmu_speed_vs_T.png``.
-The rows and claims are rendered by the common report; accuracy/bits-vs-dt plots are not written yet.
+The hybrid rows' dt sweeps (``extras["dt_sweep"]``, papers/lmu_quantized/pipeline.py) give a table per row of
+accuracy and bits against dt (mean ± std over seeds) and the plot ``plot_dir/lmu_dt_<row>.png``. The rows and claims
+are rendered by the common report.
 """
 from __future__ import annotations
 
@@ -79,7 +81,63 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
     return out
 
 
+DT_COLUMNS = (("acc", "test/acc", "accuracy"), ("bits_per_neuron_step", "bits", "bits of activity"),
+              ("significant_bits_per_multiply", "bits", "significant bits per multiply"),
+              ("spikes_per_neuron_step", "count", "spikes per neuron-step"))
+
+
+def _dt_sweep(results: list[dict], plot_dir: Path, rel: str) -> list[str]:
+    from common.reporting.render import fmt_seeds, runs_by_row, save_figure
+
+    out = []
+    for row, runs in sorted(runs_by_row([r for r in results if r.get("paper") == "lmu_quantized"]).items()):
+        runs = [r for r in runs if (r.get("extras") or {}).get("dt_sweep")]
+        if not runs:
+            continue
+        dts = [p["dt"] for p in runs[0]["extras"]["dt_sweep"]]
+        at = {dt: [next(p for p in r["extras"]["dt_sweep"] if p["dt"] == dt) for r in runs] for dt in dts}
+        n = int(at[dts[0]][0]["n"])
+        trained = runs[0]["metrics"].get("test/dt")
+        out += [f"**`{row}`: the tested model at other dt** (same weights, first {n:,} test sequences, "
+                f"{len(runs)} seed(s); trained and tested at dt = {trained:g})", "",
+                "| dt | " + " | ".join(c[2] for c in DT_COLUMNS) + " |", "|---" * (len(DT_COLUMNS) + 1) + "|"]
+        for dt in dts:
+            out.append(f"| {dt:g} | " + " | ".join(fmt_seeds(name, [p[k] for p in at[dt]])
+                                                  for k, name, _ in DT_COLUMNS) + " |")
+        out.append("")
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+
+            fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+            for ax, (k, _, label) in zip(axes, DT_COLUMNS[:2]):
+                for r in runs:
+                    pts = sorted(r["extras"]["dt_sweep"], key=lambda p: p["dt"])
+                    ax.plot([p["dt"] for p in pts], [p[k] for p in pts], marker="o", alpha=0.8,
+                            label=f"seed {r['seed']}")
+                if trained:
+                    ax.axvline(trained, color="grey", ls="--", lw=1)
+                ax.set_xscale("log")
+                ax.set_xlabel("dt (spikes per step grow with dt)")
+                ax.set_ylabel(label)
+                ax.grid(True, which="both", alpha=0.3)
+            axes[0].legend(fontsize=7)
+            fig.suptitle(f"{row}: accuracy and bits against dt (dashed: trained dt)", fontsize=9)
+            name = f"lmu_dt_{row}.png"
+            save_figure(fig, Path(plot_dir) / name)
+            out += [f"![{row} accuracy and bits vs dt]({rel}/{name})", ""]
+        except ImportError:
+            out += ["_(matplotlib missing: no plot)_", ""]
+    return out
+
+
 def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict] = None) -> str:
-    lines = ["#### Speed: one LMU layer, forward + backward (measured here)", ""]
+    lines = []
+    sweep = _dt_sweep(results, Path(plot_dir), rel)
+    if sweep:
+        lines += ["#### Accuracy and bits against dt (hybrid rows, measured here)", ""] + sweep
+    lines += ["#### Speed: one LMU layer, forward + backward (measured here)", ""]
     lines += _bench((benches or {}).get(BENCH), Path(plot_dir), rel)
     return "\n".join(lines).rstrip() + "\n"

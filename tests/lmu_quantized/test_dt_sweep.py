@@ -45,3 +45,21 @@ def test_needs_a_spiking_model():
     _, rate = _models()
     with pytest.raises(ValueError):
         evaluate_at_dts(rate, [], [1.0])
+
+
+def test_report_renders_the_dt_sweep_table_and_plot(tmp_path):
+    from papers.lmu_quantized.report import render
+
+    def run(seed, acc4):
+        pts = [{"dt": dt, "n": 2000.0, "acc": acc, "bits_per_neuron_step": b, "significant_bits_per_multiply": 1.1,
+                "spikes_per_neuron_step": b / 2} for dt, acc, b in ((100.0, 0.9, 3.5), (4.0, acc4, 1.5), (1.0, 0.5, 0.8))]
+        return {"paper": "lmu_quantized", "scale": "mini", "seed": seed, "row": {"id": "hybrid_mini"},
+                "metrics": {"test/dt": 4.0, "test/acc": acc4}, "extras": {"dt_sweep": pts}}
+
+    text = render([run(0, 0.8), run(1, 0.82), {"paper": "lmu_quantized", "scale": "mini", "seed": 0,
+                                                 "row": {"id": "lmu_mini"}, "metrics": {}, "extras": {}}],
+                  tmp_path, "plots", {})
+    assert "`hybrid_mini`: the tested model at other dt" in text and "first 2,000 test sequences, 2 seed(s)" in text
+    assert "| 4 | 81.00 ± 1.41 % (n=2)" in text  # mean ± std over the seeds, per dt
+    assert "lmu_mini" not in text  # rows without a sweep are not in this section
+    assert (tmp_path / "lmu_dt_hybrid_mini.png").is_file()

@@ -111,6 +111,13 @@ def test_row_runs_at_smoke(row, tmp_path, no_git):
     if row.startswith("hybrid"):
         assert met["test/dt"] == pytest.approx(4.0)
         assert 0 < met["test/bits/bits_per_neuron_step"] <= 4 and met["test/bits/significant_bits_per_multiply"] >= 1
+        # the dt sweep re-evaluates the tested model: at the trained dt, on the same (one-batch) test set and
+        # evaluation draws, it must give the test metrics; far above it, nearly every neuron-step sends spikes
+        sweep = {p["dt"]: p for p in res["extras"]["dt_sweep"]}
+        assert list(sweep) == [1000.0, 4.0] and sweep[4.0]["n"] == 4
+        assert sweep[4.0]["acc"] == pytest.approx(met["test/acc"])
+        assert sweep[4.0]["bits_per_neuron_step"] == pytest.approx(met["test/bits/bits_per_neuron_step"], rel=1e-5)
+        assert sweep[1000.0]["spikes_per_neuron_step"] > sweep[4.0]["spikes_per_neuron_step"]
     else:
         assert not any(k.startswith("test/bits/") for k in met)
 
