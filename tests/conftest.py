@@ -24,3 +24,14 @@ def data_dir() -> Path:
     if not (d / "mnist").is_dir():
         pytest.fail(f"real MNIST expected under {d}/mnist (set SNN_REPRO_DATA); the suite's tests need ../shared/data")
     return d
+
+
+@pytest.fixture
+def no_git(monkeypatch):
+    """Smoke runs record provenance; keep them from calling git (a stub commit)."""
+    import common.harness.pipeline as pipeline
+    import common.harness.provenance as provenance
+
+    stub = lambda *a, **k: {"commit": None, "dirty": False}  # noqa: E731
+    monkeypatch.setattr(provenance, "git_state", stub)
+    monkeypatch.setattr(pipeline, "git_state", stub)

@@ -42,7 +42,8 @@ def test_group_overrides_compose(overrides):
 @pytest.mark.parametrize("paper", PAPERS)
 def test_every_paper_has_smoke_tests(paper):
     # each paper's own tests run all of its rows at scale=smoke (with fake files in the official formats
-    # where the real dataset is not on the CI machine): tests/<paper>/ must exist and do so
+    # where the real dataset is not on the CI machine; some rows only in the nightly `slow` run, see
+    # tests/harness_fixture/smoke.py): tests/<paper>/ must exist and do so
     tests = list((Path(__file__).parent / paper).glob("test_*.py"))
     assert tests, f"no tests/{paper}/"
     assert any("smoke" in t.read_text() and "get_paper" in t.read_text() for t in tests)

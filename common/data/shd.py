@@ -185,7 +185,7 @@ class SHDDataModule(ArrayDataModule):
             raise missing_dataset(
                 "SHD", self.data_dir / "shd", list(SHD_FILES.values()),
                 "Download shd_train.h5.gz / shd_test.h5.gz from https://zenkelab.org/datasets/ and gunzip them "
-                "into that folder, pass `data.download=true` (tonic's downloader, into <data_dir>/SHD/), or pass "
+                "into that folder, pass `+data.download=true` (tonic's downloader, into <data_dir>/SHD/), or pass "
                 "data.data_dir=<folder with the two files>.")
         times, units, labels = load_shd_h5(path)
         events, max_d = bin_spikes(times, units, self.dt)

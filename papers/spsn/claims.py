@@ -45,8 +45,10 @@ def make_claims(rows) -> tuple:
                       Ratio(M("fsdd_lif", EPOCH), M("fsdd_gs", EPOCH), ">=", 10)),
               explanation="The mini rows train on a CPU with one thread, where SPSN's parallel integration over "
                           "time has little parallel hardware to use, and the dense 700-128-128-128 layers over every "
-                          "(padded) step, which all neurons share, dominate an epoch (ReLU alone: ~24 s of SPSN's "
-                          "~38 s); the paper's epoch times come from a GPU. LIF is the paper's plain per-step loop."),
+                          "(padded) step, which all neurons share, dominate an epoch (compare the ReLU row's epoch time in "
+                          "the table below); the paper's epoch times come from a GPU. LIF is the paper's plain "
+                          "per-step loop. The rows' epoch times are measured on a shared 2-core CPU; "
+                          "scripts/bench_spsn.py is the controlled measurement."),
         Claim(id="speedup_4000x_10k_steps",
               statement="~4000x faster training than LIF on inputs of 10,000 time steps",
               source="abstract (benchmark setup not published)", scale="bench",

@@ -6,7 +6,7 @@ from .claims import make_claims
 SRC = ("official repo NECOTIS/Stochastic-Parallelizable-Spiking-Neuron-SPSN README + outputs/*.json "
        "(seed 0, final epoch of 200; train_duration = seconds per epoch, GPU not recorded)")
 NOT_HERE = ("SHD (shd_train.h5 / shd_test.h5) is not on the CI machine and 200 epochs need a GPU: run with "
-            "data.data_dir=<folder with the SHD h5 files> trainer=gpu")
+            "scale=full data.data_dir=<folder with the SHD h5 files> trainer=gpu")
 ARCH = "FC 700-128-128-128-20"
 LIF_EPOCH = {"basic": 252.2, "aug": 261.7}
 

@@ -323,3 +323,19 @@ def test_bleu_needs_a_detokenizer():
     module = Seq2SeqModule(_model(), len(TGT_V) + 3, detokenize=detokenize)
     with pytest.raises(RuntimeError, match="pad_id"):
         module._logits(b)
+
+
+def test_bleu_equals_sacrebleu_on_known_pairs():
+    # the seq2seq module's BLEU metric (as it is configured there, x 100 as logged) is sacrebleu's corpus BLEU
+    import sacrebleu
+
+    module = Seq2SeqModule(_model(), len(TGT_V) + 3, PAD, BOS, EOS)
+    hyps = ["a man rides a bike.", "two dogs play in the park", "a woman reads a newspaper on a bench.",
+            "the child eats.", "An old man, with a red hat, sits."]
+    refs = ["a man rides a bike.", "two dogs are playing in the park.", "a woman reads a book on a bench.",
+            "a child eats an apple.", "An old man with a red hat sits on a bench."]
+    metric = module.bleu["test"]
+    metric.update(hyps, [[r] for r in refs])
+    ref = sacrebleu.corpus_bleu(hyps, [refs])  # sacrebleu's defaults: 13a tokenisation, exp smoothing, cased
+    assert 0 < ref.score < 100
+    assert 100.0 * float(metric.compute()) == pytest.approx(ref.score, abs=1e-4)

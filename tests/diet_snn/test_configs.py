@@ -3,7 +3,6 @@
 The CIFAR/ImageNet rows' smoke blocks set ``data.fake=true``: a tiny dataset in the official format is
 written to a temp dir and read by the same loaders, so no real dataset is needed.
 """
-import json
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ from omegaconf import OmegaConf
 
 from common.harness.run import compose_row
 from common.registry import get_paper
-from tests.harness_fixture.cli import reproduce
+from tests.harness_fixture.cli import reproduce, results
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ROWS = list(get_paper("diet_snn").rows.values())
@@ -49,10 +48,7 @@ def test_full_rows_compose_for_gpu(row, trainer):
 
 def test_all_rows_run_at_smoke(tmp_path):
     reproduce(tmp_path, "paper=diet_snn", "scale=smoke", plugins=False, timeout=900)
-    found = {}
-    for p in (tmp_path / "runs" / "diet_snn").glob("*/smoke-seed*/result.json"):
-        d = json.loads(p.read_text())
-        found[d["row"]["id"]] = d
+    found = results(tmp_path, "diet_snn")
     assert set(found) == {r.id for r in ROWS}
     for rid, d in found.items():
         m = d["metrics"]
@@ -67,3 +63,30 @@ def test_generic_max_epochs_is_refused_naming_the_stage_keys(tmp_path):
     assert p.returncode != 0 and "ann.max_epochs" in p.stderr + p.stdout and "snn.max_epochs" in p.stderr + p.stdout
     cfg = _compose("cifar_vgg_t5", "smoke", ["ann.max_epochs=3", "snn.max_epochs=2"])
     assert cfg.ann.max_epochs == 3 and cfg.snn.max_epochs == 2  # the stage keys take effect over the smoke block
+
+
+CIFAR10_FULL = [r for r in FULL if r.startswith("cifar10_")]
+
+
+@pytest.mark.parametrize("row", CIFAR10_FULL)
+def test_full_cifar10_rows_take_the_array_copy(row):
+    # here CIFAR-10 exists only as the verified array copy: `data=cifar10_arrays` must swap the reader and keep
+    # every setting of the row (batch sizes, validation split, augmentation, subsets) as with the official pickles
+    pickle = OmegaConf.to_container(_compose(row, "full").data, resolve=True)
+    arrays = OmegaConf.to_container(_compose(row, "full", ["data=cifar10_arrays"]).data, resolve=True)
+    assert pickle["_target_"] == "common.data.cifar.CIFAR10DataModule"
+    assert arrays["_target_"] == "common.data.cifar10_arrays.CIFAR10ArraysDataModule"
+    differ = {k for k in set(pickle) & set(arrays) if pickle[k] != arrays[k]}
+    assert differ <= {"_target_", "num_workers"}, differ
+    assert not arrays["fake"] and arrays["verify_sha256"]
+
+
+def test_full_cifar10_row_runs_on_the_array_reader(tmp_path):
+    from common.harness.run import run_row
+    from common.registry import get_row
+
+    over = ["data=cifar10_arrays", f"paths.runs_dir={tmp_path}/runs", f"paths.results_dir={tmp_path}/res",
+            f"paths.output_dir={tmp_path}/out", "logger=none"]
+    row = "cifar10_resnet20_t10"
+    res = run_row(_compose(row, "smoke", over), get_row("diet_snn", row))  # smoke: data.fake, the arrays' format
+    assert 0.0 <= res["metrics"]["test/acc"] <= 1.0 and "ann/test/acc" in res["metrics"]

@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness_fixture.smoke import run_smoke_row, smoke_row_params
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "experiment" / "lite_snn").glob("*.yaml"))
 
@@ -54,17 +56,6 @@ def test_configs_compose():
     assert m_lstm["trainer"]["gradient_clip_val"] == 1.0 and m_lstm["trainer"]["max_epochs"] == 25
 
 
-@pytest.fixture
-def no_git(monkeypatch):
-    """The smoke runs record provenance; keep them from calling git (a stub commit)."""
-    import common.harness.pipeline as pipeline
-    import common.harness.provenance as provenance
-
-    stub = lambda *a, **k: {"commit": None, "dirty": False}  # noqa: E731
-    monkeypatch.setattr(provenance, "git_state", stub)
-    monkeypatch.setattr(pipeline, "git_state", stub)
-
-
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     from .helpers import write_imdb, write_multi30k
@@ -75,20 +66,16 @@ def data_root(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("row", ROWS)
+# by default one row per model kind (the SNN, an RNN baseline, the conv SNN-attention and its twins' path, the
+# LSTM and vanilla spiking seq2seq, the DVS conv SNN); the other rows differ from these only in their config
+SMOKE_DEFAULT = ("imdb_snn_t5_mini", "imdb_lstm_mini", "m30k_conv_snn_mini", "m30k_lstm_mini",
+                 "m30k_vanilla_snn_mini", "dvs_conv_snn")
+
+
+@pytest.mark.parametrize("row", smoke_row_params(ROWS, SMOKE_DEFAULT))
 def test_row_runs_at_smoke(row, tmp_path, no_git, data_root):
-    from hydra import initialize_config_dir
-
-    from common.harness.run import compose_row, run_row
-    from common.registry import get_row
-
-    over = [f"paths.runs_dir={tmp_path}/runs", f"paths.results_dir={tmp_path}/res",
-            f"paths.output_dir={tmp_path}/out", "logger=none", f"paths.data_dir={data_root}"]
-    if row.startswith("imdb"):
-        over.append(f"data.cache_dir={tmp_path}/cache")
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose_row("lite_snn", row, "smoke", over)
-    res = run_row(cfg, get_row("lite_snn", row))
+    over = [f"paths.data_dir={data_root}"] + ([f"data.cache_dir={tmp_path}/cache"] if row.startswith("imdb") else [])
+    res = run_smoke_row("lite_snn", row, tmp_path, *over)
     met = res["metrics"]
     assert 0.0 <= met["test/acc"] <= 1.0
     assert met["test/params"] > 0 and met["test/energy/energy_pj"] > 0

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from common.data.mnist import nru_permutations
+from tests.harness_fixture.smoke import run_smoke_row, smoke_row_params
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 ROWS = sorted(p.stem for p in (CONFIG_DIR / "experiment" / "lmu_quantized").glob("*.yaml"))
@@ -82,30 +83,9 @@ def test_configs_compose():
     assert smoke["module"]["model"]["hidden_size"] == 8 and smoke["data"]["train_subset"] == 8
 
 
-@pytest.fixture
-def no_git(monkeypatch):
-    """The smoke runs record provenance; keep them from calling git (a stub commit)."""
-    import common.harness.pipeline as pipeline
-    import common.harness.provenance as provenance
-
-    stub = lambda *a, **k: {"commit": None, "dirty": False}  # noqa: E731
-    monkeypatch.setattr(provenance, "git_state", stub)
-    monkeypatch.setattr(pipeline, "git_state", stub)
-
-
-@pytest.mark.parametrize("row", ROWS)
+@pytest.mark.parametrize("row", smoke_row_params(ROWS, ROWS))  # all ten rows: seconds each
 def test_row_runs_at_smoke(row, tmp_path, no_git):
-    from hydra import initialize_config_dir
-
-    from common.harness.run import compose_row, run_row
-    from common.registry import get_row
-
-    scale = "smoke"
-    over = [f"paths.runs_dir={tmp_path}/runs", f"paths.results_dir={tmp_path}/res",
-            f"paths.output_dir={tmp_path}/out", "logger=none"]
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose_row("lmu_quantized", row, scale, over)
-    res = run_row(cfg, get_row("lmu_quantized", row))
+    res = run_smoke_row("lmu_quantized", row, tmp_path)
     met = res["metrics"]
     assert 0.0 <= met["test/acc"] <= 1.0
     if row.startswith("hybrid"):

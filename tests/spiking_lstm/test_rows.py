@@ -1,6 +1,5 @@
 """spiking_lstm rows, claims and configs; every row runs at scale=smoke on tiny subsets of the real data here
 (row-wise MNIST, UCI HAR inertial signals, FSDD, the 300-clip Speech Commands subset)."""
-import json
 from pathlib import Path
 
 import pytest
@@ -8,7 +7,8 @@ from hydra import initialize_config_dir
 
 from common.harness.run import compose_row
 from common.registry import get_paper
-from tests.harness_fixture.cli import reproduce
+from tests.harness_fixture.cli import reproduce, results
+from tests.harness_fixture.smoke import run_smoke_row
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER = get_paper("spiking_lstm")
@@ -62,14 +62,13 @@ def test_generic_max_epochs_is_refused(tmp_path):
     assert p.returncode != 0 and "lstm.max_epochs" in (p.stdout + p.stderr)
 
 
-@pytest.mark.timeout(2700)  # ~4 min on an idle 2-core CPU; ~15 min when the CPU is shared with long runs
-def test_all_rows_run_at_smoke(tmp_path):
-    reproduce(tmp_path, "paper=spiking_lstm", "scale=smoke", plugins=False, timeout=2600)
-    found = {}
-    for p in (tmp_path / "runs" / "spiking_lstm").glob("*/smoke-seed*/result.json"):
-        d = json.loads(p.read_text())
-        found[d["row"]["id"]] = d
-    assert set(found) == {r.id for r in ROWS}
+# by default one row per dataset and pipeline branch (LSTM -> converted SNN at T = 2, the converted sweep, the
+# fixed-threshold ablation, the stand-in datasets); every row runs in the nightly job (`slow`). The rows of one
+# run share its cached LSTM stage per dataset, as `reproduce.py paper=spiking_lstm scale=smoke` does.
+SMOKE_DEFAULT = ("smnist_snn_t2", "smnist_converted_sweep", "har_t2_fixed", "fsdd_snn_t2", "gsc_snn_t2")
+
+
+def _check(found: dict) -> None:
     for rid, d in found.items():
         m = d["metrics"]
         assert 0.0 <= m["test/acc"] <= 1.0 and "lstm/test/acc" in m, rid
@@ -82,7 +81,22 @@ def test_all_rows_run_at_smoke(tmp_path):
         assert m[f"{key}latency/pipelined_sim_minus_model"] == 0, rid
         layers = d["extras"]["snn"][next(iter(d["extras"]["snn"]))]["energy"]["snn"]["layers"]
         assert layers[-1]["name"] == "readout" and all("energy_pj" in l for l in layers), rid
+
+
+@pytest.mark.timeout(1800)
+def test_default_rows_run_at_smoke(tmp_path, no_git):
+    found = {rid: run_smoke_row("spiking_lstm", rid, tmp_path) for rid in SMOKE_DEFAULT}
+    _check(found)
     from papers.spiking_lstm.report import render
 
     md = render(list(found.values()), tmp_path / "plots", "plots")
     assert "smnist, scale smoke: accuracy vs T" in md and "Per-layer energy" in md and "| har | 128 | 2 | 2 |" in md
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(2700)  # ~4 min on an idle 2-core CPU
+def test_all_rows_run_at_smoke(tmp_path):
+    reproduce(tmp_path, "paper=spiking_lstm", "scale=smoke", plugins=False, timeout=2600)
+    found = results(tmp_path, "spiking_lstm")
+    assert set(found) == {r.id for r in ROWS}
+    _check(found)

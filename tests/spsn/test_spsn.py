@@ -248,6 +248,7 @@ def test_regularizer_known_rates():
 
 # ---------------------------------------------------------------------------------------------- data
 from common.data.shd import write_fake_shd as fake_shd  # noqa: E402
+from tests.harness_fixture.smoke import run_smoke_row, smoke_row_params  # noqa: E402
 from common.data.shd import write_shd_h5  # noqa: E402
 
 
@@ -411,18 +412,15 @@ def test_fsdd_rows_compose_on_fsdd_spikes():
     assert smoke["data"]["fake"] and smoke["module"]["model"]["n_in"] == smoke["data"]["channels"]
 
 
-@pytest.mark.parametrize("row", ROWS)
-def test_row_runs_at_smoke(row, tmp_path):
-    from hydra import initialize_config_dir
-    from common.harness.run import compose_row, run_row
-    from common.registry import get_row
+# by default every neuron once on SHD-format files (basic, augmented, augmented + regularised pipelines) and
+# the FSDD-spike path with an SPSN and the paper's LIF loop; the other rows (config variants) run nightly (`slow`)
+SMOKE_DEFAULT = ("sb_aug_reg", "gs_basic", "lif_aug", "relu_basic", "fsdd_sb", "fsdd_lif")
 
+
+@pytest.mark.parametrize("row", smoke_row_params(ROWS, SMOKE_DEFAULT))
+def test_row_runs_at_smoke(row, tmp_path):
     fake_shd(tmp_path)
-    over = [f"paths.root_dir={tmp_path}", f"paths.data_dir={tmp_path}", f"paths.runs_dir={tmp_path}/runs", f"paths.results_dir={tmp_path}/res",
-            f"paths.output_dir={tmp_path}/out", "logger=none"]
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose_row("spsn", row, "smoke", over)
-    res = run_row(cfg, get_row("spsn", row))
+    res = run_smoke_row("spsn", row, tmp_path, f"paths.root_dir={tmp_path}", f"paths.data_dir={tmp_path}")
     assert 0.0 <= res["metrics"]["test/acc"] <= 1.0
     if "relu" not in row:
         assert 0.0 <= res["metrics"]["test/spikes_per_neuron_step"] <= 1.0
