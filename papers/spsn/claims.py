@@ -47,8 +47,11 @@ def make_claims(rows) -> tuple:
                           "time has little parallel hardware to use, and the dense 700-128-128-128 layers over every "
                           "(padded) step, which all neurons share, dominate an epoch (compare the ReLU row's epoch time in "
                           "the table below); the paper's epoch times come from a GPU. LIF is the paper's plain "
-                          "per-step loop. The rows' epoch times are measured on a shared 2-core CPU; "
-                          "scripts/bench_spsn.py is the controlled measurement."),
+                          "per-step loop. The rows' epoch times are measured on a shared 2-core CPU while other runs "
+                          "were running (up to three processes on the two cores); contention slows the LIF loop's "
+                          "many small per-step operations more than SPSN's few large ones, so the measured ratio "
+                          "overstates the quiet-machine ratio: scripts/bench_spsn.py (below) is the controlled "
+                          "measurement."),
         Claim(id="speedup_4000x_10k_steps",
               statement="~4000x faster training than LIF on inputs of 10,000 time steps",
               source="abstract (benchmark setup not published)", scale="bench",
