@@ -97,7 +97,6 @@ def make_step(impl: str, spiking: bool, T: int, B: int, a):
     return step
 
 
-
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)

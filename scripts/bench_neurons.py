@@ -39,6 +39,8 @@ warnings.filterwarnings("ignore")
 
 import torch  # noqa: E402
 
+from common.timing import time_calls  # noqa: E402
+
 SHAPES = [(100, 64, 1024), (1000, 16, 256), (10000, 4, 128)]
 # on a GPU also two large layers (1M neurons) at T = 16 and 128: the bandwidth target is for large layers
 CUDA_SHAPES = SHAPES + [(16, 256, 4096), (128, 256, 4096)]
@@ -158,19 +160,8 @@ def fwd_bwd(run, x, g):
 
 
 def time_impl(run, x, g, device, repeats, warmup, budget_s):
-    for _ in range(warmup):
-        fwd_bwd(run, x, g)
-    sync(device)
-    times = []
-    t_start = time.perf_counter()
-    while len(times) < repeats:
-        t0 = time.perf_counter()
-        fwd_bwd(run, x, g)
-        sync(device)
-        times.append((time.perf_counter() - t0) * 1e3)
-        if len(times) >= 5 and time.perf_counter() - t_start > budget_s:
-            break
-    return times
+    """Milliseconds of ``repeats`` forward+backward calls (fewer once ``budget_s`` is spent), synchronised."""
+    return time_calls(lambda: fwd_bwd(run, x, g), repeats, warmup, budget_s=budget_s, sync=lambda: sync(device))
 
 
 def peak_extra_bytes(run, x, g, device, pooled=False):
