@@ -50,6 +50,14 @@ def test_configs_compose_with_stage_budgets(row, scale, expect):
     assert (list(T) if not isinstance(T, int) else T) == expect["T"] and cfg.snn.bias_shift == expect["shift"]
 
 
+@pytest.mark.parametrize("scale", ["mini", "smoke", "full"])
+def test_conversion_sweeps_never_fine_tune(scale):
+    """The dataset files' scales.<scale> blocks set the T rows' fine-tuning epochs: a sweep row must keep 0."""
+    for r in ROWS:
+        if "converted_sweep" in r.id and scale in r.scales:
+            assert _compose(r.id, scale).snn.max_epochs == 0, (r.id, scale)
+
+
 def test_fixed_ablation_and_har_per_T_budget():
     fixed = _compose("har_t2_fixed", "mini")
     assert not fixed.snn.learn_threshold and not fixed.snn.learn_leak
