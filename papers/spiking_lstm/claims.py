@@ -5,7 +5,7 @@ at full scale (the full data, run here on the CPU); the GSC headline only at ful
 Metric names: see :mod:`.pipeline` (``lstm_minus_snn``, ``energy_ratio``, ``conversion_error``, ``finetune_gain``,
 ``T<T>/...`` for the sweeps) and ``latency/*`` (:mod:`.latency`).
 """
-from common.claims import Bound, Claim, Compare, M, Near
+from common.claims import Bound, Claim, Compare, Guard, M, Near
 
 MINI_NOTE = ("Mini rows: a reduced training budget (configs/spiking_lstm/<dataset>.yaml, scales.mini); they test the "
              "comparisons, not the paper's numbers.")
@@ -48,11 +48,18 @@ def _dataset_claims(ds: str, scale: str) -> tuple:
                       Compare(M(sweep, "T32/conversion_error"), "<", M(sweep, "T4/conversion_error"))),
               explanation=note),
         Claim(id=f"{ds}_finetune_improves_conversion{sfx}",
-              statement="joint training of weights, thresholds and leaks after conversion improves on conversion "
-                        "alone, and on fine-tuning with thresholds and leaks fixed",
+              statement="fine-tuning after conversion (weights, thresholds and leaks jointly) improves on conversion "
+                        "alone",
               source="abstract (conversion 'motivating joint training of weights, threshold and leak')", scale=scale,
-              checks=(Bound(M(t2, "finetune_gain"), ">", 0.0),
-                      Compare(M(t2, "test/acc"), ">=", M(fixed, "test/acc"))),
+              checks=(Bound(M(t2, "finetune_gain"), ">", 0.0),), explanation=note),
+        Claim(id=f"{ds}_trained_threshold_leak_beat_fixed{sfx}",
+              statement="training thresholds and leaks with the weights beats fine-tuning the weights with thresholds "
+                        "and leaks fixed at their converted values",
+              source="abstract ('joint training of weights, threshold and leak')", scale=scale,
+              checks=(Compare(M(t2, "test/acc"), ">=", M(fixed, "test/acc")),),
+              guards=(Guard(Bound(M(t2, "leak/min"), "<", 0.99),
+                            "the learned leaks stayed within 0.01 of their converted value 1 (Adam 1e-4 over the "
+                            "fine-tuning budget), so trainable and fixed leaks train nearly the same network"),),
               explanation=note),
     )
 

@@ -99,6 +99,7 @@ def test_default_rows_run_at_smoke(tmp_path, no_git):
 
     md = render(list(found.values()), tmp_path / "plots", "plots")
     assert "smnist, scale smoke: accuracy vs T" in md and "Per-layer energy" in md and "| har | 128 | 2 | 2 |" in md
+    assert "What fine-tuning moved" in md and "| `smnist_snn_t2` | 1 |" in md
 
 
 @pytest.mark.slow
