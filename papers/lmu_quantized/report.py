@@ -133,8 +133,32 @@ def _dt_sweep(results: list[dict], plot_dir: Path, rel: str) -> list[str]:
     return out
 
 
+DEAD_U = ("A seed whose test loss stays at ln 10 ≈ 2.30 never trained: the port's memory input u = ReLU(w x + b) "
+          "comes from a 1 → 1 Linear with PyTorch's default init w, b ~ U(-1, 1), so for pixels x in [0, 1] it is 0 "
+          "everywhere when b < 0 and w + b < 0 (probability 3/8 over seeds); the memory then gets no input and no "
+          "gradient reaches the encoder. This is hrshtv/pytorch-lmu's design as ported, kept as it is "
+          "(papers/lmu_quantized/README.md).")
+
+
+def _parallel_seeds(results: list[dict]) -> list[str]:
+    rows = sorted({r["row"]["id"] for r in results if r["row"]["id"].startswith("parallel")})
+    if not rows:
+        return []
+    out = ["| row | scale | seed | test acc | test loss |", "|---|---|---|---|---|"]
+    for rid in rows:
+        for r in sorted((r for r in results if r["row"]["id"] == rid), key=lambda r: (r["scale"], r["seed"])):
+            m = r.get("metrics", {})
+            acc, loss = m.get("test/acc"), m.get("test/loss")
+            out.append(f"| `{rid}` | {r['scale']} | {r['seed']} | {'–' if acc is None else f'{100 * acc:.2f} %'} | "
+                       f"{'–' if loss is None else f'{loss:.3f}'} |")
+    return out + ["", DEAD_U, ""]
+
+
 def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict] = None) -> str:
     lines = []
+    par = _parallel_seeds(results)
+    if par:
+        lines += ["#### Fully parallel LMU: every seed", ""] + par
     sweep = _dt_sweep(results, Path(plot_dir), rel)
     if sweep:
         lines += ["#### Accuracy and bits against dt (hybrid rows, measured here)", ""] + sweep

@@ -39,3 +39,15 @@ def test_report_renders_the_bench_and_its_sweep_plot(tmp_path):
     assert "| step loop (2019 cell, memory feedback) |" in text and "fully parallel, last state only" in text
     assert f"plots/{PLOT}" in text and (tmp_path / PLOT).is_file()
     assert "No speed benchmark yet" in render([], tmp_path, "plots", {})
+
+
+def test_report_lists_every_seed_of_the_parallel_rows(tmp_path):
+    from papers.lmu_quantized.report import render
+
+    runs = [{"row": {"id": "parallel"}, "scale": "full", "seed": s, "metrics": {"test/acc": a, "test/loss": l}}
+            for s, a, l in ((1, 0.97, 0.08), (0, 0.98, 0.07), (2, 0.11, 2.302))]
+    text = render(runs, tmp_path, "plots", {})
+    lines = [l for l in text.splitlines() if l.startswith("| `parallel`")]
+    assert lines == ["| `parallel` | full | 0 | 98.00 % | 0.070 |", "| `parallel` | full | 1 | 97.00 % | 0.080 |",
+                     "| `parallel` | full | 2 | 11.00 % | 2.302 |"]
+    assert "3/8" in text and "Fully parallel LMU" not in render([], tmp_path, "plots", {})
