@@ -41,6 +41,9 @@ def _suffix(scale: str) -> str:
     return "" if scale == "full" else f"_{scale}"
 
 
+IMDB_VARIANTS = {"full": ("", "_cpu"), "mini": ("_mini",)}
+
+
 def _lif_cells(rs: list[dict]) -> str:
     names = sorted({k.split("/")[2] for r in rs for k in r.get("metrics", {}) if k.startswith("test/lif/")})
     if not names:
@@ -57,13 +60,13 @@ def _ratio_to(rs: list[dict], base: list[dict], key: str) -> str:
     return fmt_seeds("ratio", vals)
 
 
-def _imdb(rows: dict, scale: str) -> list[str]:
-    sfx = _suffix(scale)
+def _imdb(rows: dict, scale: str, sfx: str) -> list[str]:
     present = [m for m in IMDB_MODELS if rows.get(f"imdb_{m}{sfx}")]
     if not present:
         return []
     lstm = rows.get(f"imdb_lstm{sfx}", [])
-    out = [f"#### IMDB, scale {scale}: accuracy, parameters, energy per review", "",
+    label = scale + (" (full data, 3 epochs: the CPU budget)" if sfx == "_cpu" else "")
+    out = [f"#### IMDB, scale {label}: accuracy, parameters, energy per review", "",
            "Parameters without the shared embedding table (with it in brackets). Energy per review: the papers' "
            "convention (4.6 pJ/MAC, 0.9 pJ/AC) and NeuroBench's effective ops; the ratio to the LSTM row is per seed.",
            "", "| row | test acc | params | energy µJ (papers) | energy µJ (NeuroBench) | energy / LSTM | LIF leak, θ |",
@@ -150,5 +153,7 @@ def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict
     for scale in ("full", "mini"):
         rows = runs_by_row(results, scale)
         if rows:
-            lines += _imdb(rows, scale) + _m30k(rows, scale, plot_dir, rel)
+            for sfx in IMDB_VARIANTS[scale]:
+                lines += _imdb(rows, scale, sfx)
+            lines += _m30k(rows, scale, plot_dir, rel)
     return "\n".join(lines).rstrip() + "\n" if lines else ""

@@ -23,8 +23,9 @@ def test_render_imdb_and_m30k(tmp_path):
                {"examples": ex})
           for m, b, d in (("conv_snn", 20.0, 2.0), ("vanilla_snn", 8.0, 6.0)) for s in (0, 1)],
     ]
-    md = render(results, tmp_path / "plots", "plots")
+    md = render(results + [_res("imdb_gru_cpu", 0, {"test/acc": 0.9}, scale="full")], tmp_path / "plots", "plots")
     assert "#### IMDB, scale mini" in md and "#### Multi30k de→en, scale mini" in md
+    assert "#### IMDB, scale full (full data, 3 epochs: the CPU budget)" in md and "| `imdb_gru_cpu` | 90.00 ± 0.00 % (n=1)" in md
     line = next(l for l in md.splitlines() if l.startswith("| `imdb_snn_t5_mini`"))
     assert "81.00 ± 1.41 % (n=2)" in line and "223,493 (2,723,493)" in line
     assert "0.375 ± 0.177 (n=2)" in line  # per-seed energy ratio to the LSTM: 2/8, 2/4

@@ -17,6 +17,8 @@ def test_every_config_is_registered_and_claims_name_rows():
     imdb = ("snn_t5", "snn_t10", "rnn", "lstm", "gru")
     assert {r.id for r in p.rows_for("mini")} >= {f"imdb_{k}_mini" for k in imdb}
     assert all(p.rows[f"imdb_{k}"].not_run_here for k in imdb)
+    assert all(not p.rows[f"imdb_{k}_cpu"].not_run_here and "full" in p.rows[f"imdb_{k}_cpu"].scales for k in imdb)
+    assert "imdb_snn_t5_matches_lstm_gru_cpu" in {c.id for c in p.claims}
     assert {c.id for c in p.claims} >= {"imdb_snn_t5_matches_lstm_gru_mini", "imdb_snn_fewer_params_mini",
                                         "imdb_snn_t10_less_energy", "m30k_conv_snn_beats_relu_mini",
                                         "m30k_vanilla_snn_degrades_with_length_mini"}
@@ -35,6 +37,10 @@ def test_configs_compose():
         full = OmegaConf.to_container(compose_row("lite_snn", "imdb_snn_t5", "full"), resolve=True)
         mini = OmegaConf.to_container(compose_row("lite_snn", "imdb_snn_t10_mini", "mini"), resolve=True)
         lstm = OmegaConf.to_container(compose_row("lite_snn", "imdb_lstm_mini", "mini"), resolve=True)
+        cpu = OmegaConf.to_container(compose_row("lite_snn", "imdb_snn_t10_cpu", "full"), resolve=True)
+    assert cpu["trainer"]["max_epochs"] == 3 and cpu["module"]["scheduler"]["step_size"] == 1
+    assert cpu["module"]["model"]["time_steps"] == 10 and cpu["data"].get("max_len") is None
+    assert cpu["data"]["val_size"] == 2500 and not cpu["data"].get("train_subset") and not cpu["data"].get("test_subset")
     m = full["module"]["model"]
     assert m["_target_"].endswith("SpikingSentiment") and (m["time_steps"], m["hidden_size"], m["embed_dim"]) == (5, 256, 100)
     assert full["trainer"]["max_epochs"] == 50 and full["module"]["scheduler"]["step_size"] == 16
