@@ -114,17 +114,18 @@ def _m30k(rows: dict, scale: str, plot_dir: Path, rel: str) -> list[str]:
     first = rows[f"m30k_{present[0]}{sfx}"][0]["metrics"]
     ns = ", ".join(f"{b} {int(first[f'test/bleu_len/n_{b}'])}" for b in BUCKETS if f"test/bleu_len/n_{b}" in first)
     out = [f"#### Multi30k de→en, scale {scale}: BLEU by source length, parameters, energy per token", "",
-           f"Corpus BLEU (sacreBLEU 13a, greedy) of the test2016 sentences in each source-length bucket (sentences: "
-           f"{ns}; short ≤ 10 < mid ≤ 15 < long source words).", "",
-           "| row | BLEU | short | mid | long | long − short | params | energy µJ / token (papers) |",
-           "|---|---|---|---|---|---|---|---|"]
+           f"Corpus BLEU (sacreBLEU 13a) on test2016, greedy and with beam search (beam 4) of the same checkpoint; by "
+           f"source length (greedy) for the sentences in each bucket ({ns}; short ≤ 10 < mid ≤ 15 < long source "
+           f"words).", "",
+           "| row | BLEU greedy | BLEU beam | short | mid | long | long − short | params | energy µJ / token (papers) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     series = {}
     for m in present:
         rs = rows[f"m30k_{m}{sfx}"]
         params = _first(rs, "test/params")
         uj = [dict(r, metrics={ENERGY: (r["metrics"].get(ENERGY) or 0) / 1e6}) for r in rs
               if r["metrics"].get(ENERGY) is not None]
-        out.append(f"| `m30k_{m}{sfx}` | {_cell(rs, 'test/bleu')} | "
+        out.append(f"| `m30k_{m}{sfx}` | {_cell(rs, 'test/bleu')} | {_cell(rs, 'test/bleu_beam')} | "
                    + " | ".join(_cell(rs, f"test/bleu_len/{b}") for b in BUCKETS)
                    + f" | {_cell(rs, 'test/bleu_len/long_minus_short')} | "
                    f"{'–' if params is None else f'{params:,.0f}'} | {_cell(uj, ENERGY)} |")

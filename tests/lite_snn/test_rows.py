@@ -52,7 +52,7 @@ def test_configs_compose():
         conv = OmegaConf.to_container(compose_row("lite_snn", "m30k_conv_snn_mini", "mini"), resolve=True)
         relu = OmegaConf.to_container(compose_row("lite_snn", "m30k_conv_relu_mini", "mini"), resolve=True)
         m_lstm = OmegaConf.to_container(compose_row("lite_snn", "m30k_lstm", "full"), resolve=True)
-    assert conv["runner"].endswith("train_test_text") and conv["monitor"] == "val/bleu" and conv["data"]["min_freq"] == 3
+    assert conv["runner"].endswith("train_test_translation") and conv["beam"]["beam_size"] == 4 and conv["monitor"] == "val/bleu" and conv["data"]["min_freq"] == 3
     cm, rm = conv["module"]["model"], relu["module"]["model"]
     assert {k: v for k, v in cm.items() if k not in ("neuron", "time_steps")} == \
         {k: v for k, v in rm.items() if k not in ("neuron", "time_steps")}  # twins: only the neuron differs
@@ -92,6 +92,7 @@ def test_row_runs_at_smoke(row, tmp_path, no_git, data_root):
         # 5 test pairs, one batch: each source sentence lands in one length bucket
         assert sum(met[f"test/bleu_len/n_{b}"] for b in ("short", "mid", "long")) == 5
         assert met["test/bleu_len/n_long"] == 1
+        assert 0.0 <= met["test/bleu_beam"] <= 100.0 and met["test/bleu_len_beam/n_long"] == 1  # the beam pass
         ex = res["extras"]["examples"]
         assert len(ex) == 5 and ex[0]["ref"] == "a man rides a bike." and isinstance(ex[0]["hyp"], str)
         assert ex[0]["src"].startswith("ein mann")
