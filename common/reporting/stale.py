@@ -8,6 +8,12 @@ such a result is **stale** when ``git diff --name-only <commit> HEAD`` lists a f
 affect its paper's results (:func:`result_paths`), or when its commit is unknown or not in this
 repository's history (then HEAD cannot be shown to produce it). Uncommitted changes are not
 looked at: the result file records ``dirty`` for those.
+
+The recorder keeps every config of the paper (its ``configs/<paper>/`` and ``configs/experiment/<paper>/``
+folders). Of those, only the files in the row's own defaults chain can change its composed config — the row's
+experiment file and what its ``defaults`` name, followed recursively (:func:`row_config_files`) — so a changed
+paper config outside that chain (another row's file, another dataset's settings) does not make the row stale.
+Shared groups (``configs/data/``, ``trainer/``, ...) always count.
 """
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason"]
+__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason", "row_config_files"]
 
 
 def result_paths(paper: str, papers: Sequence[str]) -> tuple[str, ...]:
@@ -79,6 +85,55 @@ def changed_sources(repo: Path, sources: dict) -> Optional[tuple[str, ...]]:
     return tuple(sorted(p for p, sha in sources.items() if blobs.get(p) != sha))
 
 
+def _defaults(path: Path) -> list[str]:
+    """The config names a YAML file's ``defaults`` list points to (``_self_`` and ``override`` entries of
+    shared groups left out), as written: ``/group/name`` (from ``configs/``) or ``name`` (beside the file)."""
+    import yaml
+
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return []
+    out = []
+    entries = (doc.get("defaults") or []) if isinstance(doc, dict) else []
+    for entry in entries:
+        if isinstance(entry, str) and entry != "_self_":
+            out.append(entry.removeprefix("optional ").strip())
+        elif isinstance(entry, dict):  # {group: name} / {override /group: name}: a file of that group
+            for k, v in entry.items():
+                k = str(k).removeprefix("override ").removeprefix("optional ").strip()
+                if isinstance(v, str) and v != "null":
+                    out.append(f"{k}/{v}" if k.startswith("/") else f"/{k}/{v}")
+    return out
+
+
+def row_config_files(repo: Path, paper: str, row_id: str) -> set[str]:
+    """Repository paths of the row's defaults chain: ``configs/experiment/<paper>/<row>.yaml`` and every config
+    its ``defaults`` name, recursively (names resolved as Hydra does: ``/a/b`` from ``configs/``, ``b`` beside
+    the naming file)."""
+    root = Path(repo) / "configs"
+    todo, seen = [root / "experiment" / paper / f"{row_id}.yaml"], set()
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.is_file():
+            continue
+        seen.add(f)
+        for name in _defaults(f):
+            base = root / name.lstrip("/") if name.startswith("/") else f.parent / name
+            todo.append(base.with_suffix(".yaml") if base.suffix != ".yaml" else base)
+    return {f.relative_to(Path(repo)).as_posix() for f in seen}
+
+
+def _outside_row_chain(changed: tuple, result: dict, repo: Path) -> tuple:
+    """``changed`` less the paper's own configs that are not in the row's defaults chain."""
+    paper, row = result.get("paper"), (result.get("row") or {}).get("id")
+    if not paper or not row:
+        return changed
+    own = (f"configs/{paper}/", f"configs/experiment/{paper}/")
+    chain = row_config_files(Path(repo), paper, row)
+    return tuple(f for f in changed if not f.startswith(own) or f in chain)
+
+
 def stale_reason(result: dict, papers: Sequence[str], repo: Path) -> str:
     """Why ``result`` is stale ("" when HEAD's code for its paper equals the code that produced it)."""
     prov = result.get("provenance") or {}
@@ -91,6 +146,7 @@ def stale_reason(result: dict, papers: Sequence[str], repo: Path) -> str:
         changed = changed_since(Path(repo), commit, result_paths(result["paper"], tuple(papers)))
     if changed is None:
         return f"its commit ({commit or 'unknown'}) is not in this repository's history"
+    changed = _outside_row_chain(changed, result, Path(repo))
     if not changed:
         return ""
     shown = ", ".join(f"`{f}`" for f in changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")

@@ -77,3 +77,34 @@ def test_recorded_sources_decide_exactly_which_changes_make_a_result_stale(tmp_p
     assert not any(p.startswith(("common/reporting/", "tests/")) or p.endswith(("/claims.py", "/report.py"))
                    for p in rec)
     assert not any(p.startswith("configs/experiment/") and not p.startswith("configs/experiment/diet_snn/") for p in rec)
+
+
+def test_a_paper_config_outside_the_rows_defaults_chain_leaves_it_fresh(tmp_path):
+    """The recorder keeps every config of the paper; only the row's own chain (its experiment file and what its
+    defaults name, recursively) can change its composed config."""
+    from common.harness.provenance import blob_sha
+    from common.reporting.stale import row_config_files
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    files = {
+        "configs/experiment/p/a_mini.yaml": "# @package _global_\ndefaults:\n  - /p/a_mini\n  - _self_\nx: 1\n",
+        "configs/experiment/p/b.yaml": "defaults:\n  - /p/b\n  - _self_\n",
+        "configs/p/a_mini.yaml": "defaults:\n  - a\n  - _self_\n",
+        "configs/p/a.yaml": "defaults:\n  - base\n  - override /data: d1\n  - _self_\n",
+        "configs/p/base.yaml": "y: 1\n",
+        "configs/p/b.yaml": "defaults:\n  - base\n",
+        "configs/data/d1.yaml": "z: 1\n", "configs/data/d2.yaml": "z: 2\n",
+    }
+    c0 = _commit(repo, files, "start")
+    assert row_config_files(repo, "p", "a_mini") == {"configs/experiment/p/a_mini.yaml", "configs/p/a_mini.yaml",
+                                                      "configs/p/a.yaml", "configs/p/base.yaml", "configs/data/d1.yaml"}
+    result = {"paper": "p", "row": {"id": "a_mini"},
+              "provenance": {"git": {"commit": c0}, "sources": {f: blob_sha(repo / f) for f in files}}}
+    _commit(repo, {"configs/experiment/p/b.yaml": "defaults:\n  - /p/b\n", "configs/p/b.yaml": "q: 2\n"}, "row b")
+    assert stale_reason(result, ["p"], repo) == ""
+    _commit(repo, {"configs/data/d2.yaml": "z: 3\n"}, "a shared group: always counts")
+    assert "`configs/data/d2.yaml`" in stale_reason(result, ["p"], repo)
+    _commit(repo, {"configs/data/d2.yaml": "z: 2\n", "configs/p/base.yaml": "y: 2\n"}, "in the chain")
+    assert "`configs/p/base.yaml`" in stale_reason(result, ["p"], repo)
