@@ -59,6 +59,13 @@ ROWS += [
           source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
           scales=("mini", "smoke"), group="m30k_mini") for k, a in M30K_ARCH.items()],
 ]
+PROJ = ("ablation (papers/lite_snn/seq2seq_proj.py): the attention with learned query/key projections "
+        "W_q, W_k (Linear 128-128 on spikes: ACs)")
+ROWS += [Row(id=f"m30k_conv_{n}_proj_mini", dataset=M30K + ", mini budget",
+             architecture=M30K_ARCH[f"conv_{n}"].format(**M30K_SIZES["mini"]) + "; " + PROJ,
+             time_steps=4 if n == "snn" else 1, reported={"test/bleu": None},
+             source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
+             scales=("mini", "smoke"), group="m30k_mini_ablation") for n in ("snn", "relu")]
 DVS_NOT_HERE = ("DVS128 Gesture is not on this machine (notes §3h) and 64 epochs of a 5-block conv SNN at 128 x 128, "
                 "T = 16, need a GPU: run with data.data_dir=<folder with DVSGesture/> (or data.download=true) "
                 "trainer=gpu")

@@ -5,11 +5,12 @@ import torch
 
 from common.lightning.seq2seq import teacher_forced_logits
 from papers.lite_snn.seq2seq import ConvSeq2Seq, LSTMSeq2Seq, VanillaSpikingSeq2Seq
+from papers.lite_snn.seq2seq_proj import ProjectedConvSeq2Seq
 
 
-def _conv(neuron):
+def _conv(neuron, proj=False):
     torch.manual_seed(0)
-    m = ConvSeq2Seq(30, 25, neuron=neuron, emb=8, hidden=12, layers=2, kernel=3,
+    m = (ProjectedConvSeq2Seq if proj else ConvSeq2Seq)(30, 25, neuron=neuron, emb=8, hidden=12, layers=2, kernel=3,
                     time_steps=3 if neuron == "lif" else 1, dropout=0.0)
     if neuron == "lif":  # make the small untrained network spike
         with torch.no_grad():
@@ -29,9 +30,10 @@ def _src():
     return src, lengths, tgt
 
 
+@pytest.mark.parametrize("proj", [False, True], ids=["plain", "projected"])
 @pytest.mark.parametrize("neuron", ["lif", "relu"])
-def test_conv_decoder_cannot_see_future_target_tokens(neuron):
-    m = _conv(neuron)
+def test_conv_decoder_cannot_see_future_target_tokens(neuron, proj):
+    m = _conv(neuron, proj)
     src, lengths, tgt = _src()
     with torch.no_grad():
         mem = m.encode(src, lengths)
@@ -46,10 +48,10 @@ def test_conv_decoder_cannot_see_future_target_tokens(neuron):
             assert not torch.allclose(out[u:], base[u:])  # the changed token itself matters
 
 
-@pytest.mark.parametrize("kind", ["conv_lif", "conv_relu", "lstm", "vanilla"])
+@pytest.mark.parametrize("kind", ["conv_lif", "conv_relu", "conv_lif_proj", "lstm", "vanilla"])
 def test_decode_equals_decode_step_loop(kind):
     torch.manual_seed(0)
-    m = {"conv_lif": lambda: _conv("lif"), "conv_relu": lambda: _conv("relu"),
+    m = {"conv_lif": lambda: _conv("lif"), "conv_relu": lambda: _conv("relu"), "conv_lif_proj": lambda: _conv("lif", True),
          "lstm": lambda: LSTMSeq2Seq(30, 25, emb=8, hidden=12, layers=2).eval(),
          "vanilla": lambda: VanillaSpikingSeq2Seq(30, 25, emb=8, hidden=12, time_steps=3).eval()}[kind]()
     src, lengths, tgt = _src()
@@ -65,9 +67,9 @@ def test_decode_equals_decode_step_loop(kind):
     torch.testing.assert_close(full, loop, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["conv_lif", "conv_relu", "vanilla"])
+@pytest.mark.parametrize("kind", ["conv_lif", "conv_relu", "conv_lif_proj", "vanilla"])
 def test_source_padding_is_masked(kind):
-    m = _conv(kind[5:]) if kind.startswith("conv") else VanillaSpikingSeq2Seq(30, 25, emb=8, hidden=12).eval()
+    m = _conv(kind.split("_")[1], kind.endswith("proj")) if kind.startswith("conv") else VanillaSpikingSeq2Seq(30, 25, emb=8, hidden=12).eval()
     src, lengths, tgt = _src()
     with torch.no_grad():
         batched = teacher_forced_logits(m, src, lengths, tgt)
@@ -87,6 +89,21 @@ def test_vanilla_readout_is_per_source_word_and_state_chains_tokens():
         l2b, _ = m.decode_step(tgt[1], None, mem)
     assert mem.shape == (1, 3, 12)
     assert not torch.allclose(l2a, l2b)  # the previous token's integrator starts the next token's membrane
+
+
+def test_projected_attention_only_adds_the_projections():
+    """The ablation's model is the plain one plus W_q, W_k: with identity projections it computes the same logits."""
+    plain, proj = _conv("lif"), _conv("lif", True)
+    proj.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        for lin in [*proj.q_proj, *proj.k_proj]:
+            lin.weight.copy_(torch.eye(lin.weight.shape[0]))
+    src, lengths, tgt = _src()
+    with torch.no_grad():
+        torch.testing.assert_close(teacher_forced_logits(proj, src, lengths, tgt),
+                                   teacher_forced_logits(plain, src, lengths, tgt), rtol=0, atol=0)
+    extra = sum(p.numel() for p in proj.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == 2 * 2 * 12 * 12  # two layers, W_q and W_k of 12 x 12
 
 
 def test_relu_twin_needs_one_step():
