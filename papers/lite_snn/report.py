@@ -22,14 +22,17 @@ IMDB_MODELS = ("snn_t5", "snn_t10", "rnn", "lstm", "gru")
 M30K_MODELS = ("conv_snn", "conv_relu", "conv_snn_proj", "conv_relu_proj", "lstm", "vanilla_snn")
 ENERGY, ENERGY_NB = "test/energy/energy_pj", "test/energy/energy_nb_pj"
 N_EXAMPLES = 3
+IMDB_VARIANTS = {"full": ("", "_cpu"), "mini": ("_mini",)}  # row-id suffixes of the IMDB tables at each scale
+UJ = 1e-6  # pJ -> µJ
 
 
 def _values(rs: list[dict], key: str) -> list[float]:
     return [r["metrics"][key] for r in rs if r.get("metrics", {}).get(key) is not None]
 
 
-def _cell(rs: list[dict], key: str, digits: int = 3) -> str:
-    return fmt_seeds(key, _values(rs, key), digits)
+def _cell(rs: list[dict], key: str, factor: float = 1.0) -> str:
+    """Mean ± std over seeds of ``key`` times ``factor`` (e.g. 1e-6: pJ -> µJ)."""
+    return fmt_seeds(key, [v * factor for v in _values(rs, key)])
 
 
 def _first(rs: list[dict], key: str) -> Optional[float]:
@@ -39,9 +42,6 @@ def _first(rs: list[dict], key: str) -> Optional[float]:
 
 def _suffix(scale: str) -> str:
     return "" if scale == "full" else f"_{scale}"
-
-
-IMDB_VARIANTS = {"full": ("", "_cpu"), "mini": ("_mini",)}
 
 
 def _lif_cells(rs: list[dict]) -> str:
@@ -75,10 +75,8 @@ def _imdb(rows: dict, scale: str, sfx: str) -> list[str]:
         rs = rows[f"imdb_{m}{sfx}"]
         params, total = _first(rs, "test/params"), _first(rs, "test/params_total")
         p = "–" if params is None else f"{params:,.0f}" + ("" if total is None else f" ({total:,.0f})")
-        uj = [dict(r, metrics={k: (v / 1e6 if k in (ENERGY, ENERGY_NB) and v is not None else v)
-                               for k, v in r["metrics"].items()}) for r in rs]
-        out.append(f"| `imdb_{m}{sfx}` | {_cell(rs, 'test/acc')} | {p} | {_cell(uj, ENERGY)} | "
-                   f"{_cell(uj, ENERGY_NB)} | {_ratio_to(rs, lstm, ENERGY) if lstm else '–'} | {_lif_cells(rs)} |")
+        out.append(f"| `imdb_{m}{sfx}` | {_cell(rs, 'test/acc')} | {p} | {_cell(rs, ENERGY, UJ)} | "
+                   f"{_cell(rs, ENERGY_NB, UJ)} | {_ratio_to(rs, lstm, ENERGY) if lstm else '–'} | {_lif_cells(rs)} |")
     return out + [""]
 
 
@@ -123,12 +121,10 @@ def _m30k(rows: dict, scale: str, plot_dir: Path, rel: str) -> list[str]:
     for m in present:
         rs = rows[f"m30k_{m}{sfx}"]
         params = _first(rs, "test/params")
-        uj = [dict(r, metrics={ENERGY: (r["metrics"].get(ENERGY) or 0) / 1e6}) for r in rs
-              if r["metrics"].get(ENERGY) is not None]
         out.append(f"| `m30k_{m}{sfx}` | {_cell(rs, 'test/bleu')} | {_cell(rs, 'test/bleu_beam')} | "
                    + " | ".join(_cell(rs, f"test/bleu_len/{b}") for b in BUCKETS)
                    + f" | {_cell(rs, 'test/bleu_len/long_minus_short')} | "
-                   f"{'–' if params is None else f'{params:,.0f}'} | {_cell(uj, ENERGY)} |")
+                   f"{'–' if params is None else f'{params:,.0f}'} | {_cell(rs, ENERGY, UJ)} |")
         series[m] = [(sum(v) / len(v)) if (v := _values(rs, f"test/bleu_len/{b}")) else None for b in BUCKETS]
     out.append("")
     name = f"lite_snn_bleu_vs_length_{scale}.png"

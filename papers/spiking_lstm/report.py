@@ -97,8 +97,8 @@ def _moved(r: dict) -> Optional[tuple]:
         return None
     dl = dt = 0.0
     for layer, (new, old) in enumerate(zip(snn["learned"], clips)):
-        theta0 = list(old["theta"][:4]) + [snn["theta_h_init"][layer]] + [old["theta_c"]]
-        theta1 = list(new["theta"][:4]) + [new["theta"][4]] + [new["theta_c"]]
+        theta0 = [*old["theta"][:4], snn["theta_h_init"][layer], old["theta_c"]]  # i, f, g, o, h, c
+        theta1 = [*new["theta"], new["theta_c"]]
         dl = max(dl, *(abs(v - 1.0) for v in new["leak"]))
         dt = max(dt, *(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(theta1, theta0)))
     return dl, dt
