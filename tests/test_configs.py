@@ -27,6 +27,13 @@ def test_experiment_config_composes(paper, row, scale):
     assert "_target_" in resolved["data"]
 
 
+def test_no_row_writes_one_result_file_at_two_scales():
+    # results/<paper>/<row>/seed<k>.json holds one scale: a row running at both mini and full would let a full run
+    # overwrite the committed mini result of the same seed (each paper gives its full rows their own ids)
+    both = [(p, r.id) for p in PAPERS for r in get_paper(p).rows.values() if {"mini", "full"} <= set(r.scales)]
+    assert both == []
+
+
 @pytest.mark.parametrize("overrides", [["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_cpu"], ["logger=wandb"],
                                        ["logger=none"], ["seed=3", "ckpt_path=/tmp/x.ckpt"]])
 def test_group_overrides_compose(overrides):

@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import mean
 from typing import Optional
 
+from .claims import base_id
 from .latency import lane_latency, pipelined_latency, plain_latency, plot_latency
 
 __all__ = ["render", "PLOT"]
@@ -31,9 +32,9 @@ def _num(v: Optional[float], fmt: str = ".3g") -> str:
 
 
 def _by_row(results: list[dict]) -> dict:
-    out: dict = defaultdict(lambda: defaultdict(list))  # (scale, row) -> seed results
+    out: dict = defaultdict(lambda: defaultdict(list))  # (scale, row id at mini: no _full) -> seed results
     for r in results:
-        out[r["scale"]][r["row"]["id"]].append(r)
+        out[r["scale"]][base_id(r["row"]["id"])].append(r)
     return out
 
 

@@ -2,12 +2,16 @@
 2210.12613). Everything known about the paper: ``../shared/papers/spiking_lstm.md`` (only the abstract). Row-wise
 sequential MNIST and UCI HAR: LSTM baseline, fine-tuned SNN at T = 1, 2, 4 (each also reports the converted SNN
 before fine-tuning), ablations of the bias shift and of trainable threshold/leak, conversion-only sweeps over T.
-FSDD is the labelled stand-in for Google Speech Commands; the GSC rows need the full dataset (not here)."""
+FSDD is the labelled stand-in for Google Speech Commands; the GSC rows need the full dataset (not here).
+
+Every smnist/har/fsdd row exists twice: ``<id>`` at the mini scale and ``<id>_full`` (:func:`row_id`) at the full
+scale, so a full run never overwrites the committed mini result of the same seed (results live at
+``results/<paper>/<row>/seed<k>.json``)."""
 from common.registry import Row, register_paper
 
-from .claims import make_claims
+from .claims import make_claims, row_id
 
-ALL = ("full", "mini", "smoke")
+MINI, FULL = ("mini", "smoke"), ("full", "smoke")
 SRC_NONE = "the paper reports no number for this dataset in an available source (abstract only); trained here"
 SRC_GSC = "abstract: 94.75 % on GSC with T = 2 (direct encoding), ~4.1x lower energy than an iso-architecture LSTM"
 DATA = {
@@ -26,37 +30,48 @@ GSC_GPU = ("needs the full Google Speech Commands dataset (only a 300-clip v0.01
            "for BPTT over 101 frames x T; run with trainer=gpu where both exist")
 
 
-def _rows(ds: str) -> list:
-    a, d = ARCH[ds], DATA[ds]
-    out = [Row(id=f"{ds}_lstm", dataset=d, architecture=a, time_steps=None, reported={"test/acc": None},
-               source=SRC_NONE, scales=ALL, group=f"{ds}_main")]
+def _rows(ds: str, scale: str) -> list:
+    a, d, sc = ARCH[ds], DATA[ds], (FULL if scale == "full" else MINI)
+    out = [Row(id=row_id(f"{ds}_lstm", scale), dataset=d, architecture=a, time_steps=None,
+               reported={"test/acc": None}, source=SRC_NONE, scales=sc, group=f"{ds}_main")]
     for T in (1, 2, 4):
-        out.append(Row(id=f"{ds}_snn_t{T}", dataset=d, architecture=a + f", spiking, T={T}", time_steps=T,
-                       reported={"test/acc": None}, source=SRC_NONE, scales=ALL, group=f"{ds}_main"))
+        out.append(Row(id=row_id(f"{ds}_snn_t{T}", scale), dataset=d, architecture=a + f", spiking, T={T}",
+                       time_steps=T, reported={"test/acc": None}, source=SRC_NONE, scales=sc, group=f"{ds}_main"))
     out += [
-        Row(id=f"{ds}_t2_no_shift", dataset=d, architecture=a + ", spiking, T=2, bias shift 0", time_steps=2,
-            reported={"test/acc": None}, source=SRC_NONE, scales=ALL, group=f"{ds}_ablation"),
-        Row(id=f"{ds}_t2_fixed", dataset=d, architecture=a + ", spiking, T=2, fixed thresholds and leaks",
-            time_steps=2, reported={"test/acc": None}, source=SRC_NONE, scales=ALL, group=f"{ds}_ablation"),
+        Row(id=row_id(f"{ds}_t2_no_shift", scale), dataset=d, architecture=a + ", spiking, T=2, bias shift 0",
+            time_steps=2, reported={"test/acc": None}, source=SRC_NONE, scales=sc, group=f"{ds}_ablation"),
+        Row(id=row_id(f"{ds}_t2_fixed", scale), dataset=d,
+            architecture=a + ", spiking, T=2, fixed thresholds and leaks", time_steps=2,
+            reported={"test/acc": None}, source=SRC_NONE, scales=sc, group=f"{ds}_ablation"),
     ]
     return out
 
 
-def _sweeps(ds: str) -> list:
-    return [Row(id=f"{ds}_converted_sweep{sfx}", dataset=DATA[ds], architecture=ARCH[ds] + f", converted{txt}",
-                time_steps=None, reported={"test/acc": None}, source=SRC_NONE, scales=ALL, group=f"{ds}_conversion")
+def _sweeps(ds: str, scale: str) -> list:
+    sc = FULL if scale == "full" else MINI
+    return [Row(id=row_id(f"{ds}_converted_sweep{sfx}", scale), dataset=DATA[ds],
+                architecture=ARCH[ds] + f", converted{txt}", time_steps=None, reported={"test/acc": None},
+                source=SRC_NONE, scales=sc, group=f"{ds}_conversion")
             for sfx, txt in (("", ""), ("_no_shift", ", bias shift 0"))]
 
 
+def _fsdd(scale: str) -> list:
+    sc = FULL if scale == "full" else MINI
+    return [
+        Row(id=row_id("fsdd_lstm", scale), dataset=DATA["fsdd"], architecture=ARCH["fsdd"], time_steps=None,
+            reported={"test/acc": None}, source="stand-in for GSC: no reported value", scales=sc, group="fsdd_main"),
+        Row(id=row_id("fsdd_snn_t2", scale), dataset=DATA["fsdd"], architecture=ARCH["fsdd"] + ", spiking, T=2",
+            time_steps=2, reported={"test/acc": None},
+            source="stand-in for GSC (the paper's headline setting T = 2): no reported value", scales=sc,
+            group="fsdd_main"),
+        *_sweeps("fsdd", scale),
+    ]
+
+
 ROWS = [
-    *_rows("smnist"), *_sweeps("smnist"),
-    *_rows("har"), *_sweeps("har"),
-    Row(id="fsdd_lstm", dataset=DATA["fsdd"], architecture=ARCH["fsdd"], time_steps=None, reported={"test/acc": None},
-        source="stand-in for GSC: no reported value", scales=ALL, group="fsdd_main"),
-    Row(id="fsdd_snn_t2", dataset=DATA["fsdd"], architecture=ARCH["fsdd"] + ", spiking, T=2", time_steps=2,
-        reported={"test/acc": None}, source="stand-in for GSC (the paper's headline setting T = 2): no reported value",
-        scales=ALL, group="fsdd_main"),
-    *_sweeps("fsdd"),
+    *[r for scale in ("mini", "full")
+      for r in (*_rows("smnist", scale), *_sweeps("smnist", scale), *_rows("har", scale), *_sweeps("har", scale),
+                *_fsdd(scale))],
     Row(id="gsc_lstm", dataset=DATA["gsc"], architecture=ARCH["gsc"], time_steps=None, reported={"test/acc": None},
         source="the paper's LSTM accuracy is not in an available source", scales=("full", "smoke"),
         not_run_here=GSC_GPU, group="gsc"),

@@ -25,21 +25,23 @@ def test_rows_and_claims_registered():
     for ds in ("smnist", "har"):
         for suffix in ("lstm", "snn_t1", "snn_t2", "snn_t4", "t2_no_shift", "t2_fixed", "converted_sweep",
                        "converted_sweep_no_shift"):
-            assert f"{ds}_{suffix}" in ids and "mini" in ids[f"{ds}_{suffix}"].scales
+            assert f"{ds}_{suffix}" in ids and ids[f"{ds}_{suffix}"].scales == ("mini", "smoke")
+            assert ids[f"{ds}_{suffix}_full"].scales == ("full", "smoke")  # own id: never overwrites a mini result
     assert ids["gsc_snn_t2"].reported == {"test/acc": 0.9475, "energy_ratio": 1 / 4.1}
     assert ids["gsc_snn_t2"].not_run_here and ids["gsc_lstm"].not_run_here and "mini" not in ids["gsc_lstm"].scales
     assert "stand-in" in ids["fsdd_snn_t2"].dataset
     used = {row for c in PAPER.claims for row in c.rows()}
     assert used <= set(ids)
-    assert {r.id for r in ROWS if r.id.startswith(("smnist", "har"))} - used - {"smnist_lstm", "har_lstm",
-                                                                               "smnist_snn_t1", "smnist_snn_t4",
-                                                                               "har_snn_t1", "har_snn_t4"} == set()
+    unused = {f"{ds}_{k}{sfx}" for ds in ("smnist", "har") for k in ("lstm", "snn_t1", "snn_t4") for sfx in ("", "_full")}
+    assert {r.id for r in ROWS if r.id.startswith(("smnist", "har"))} - used - unused == set()
 
 
 @pytest.mark.parametrize("row,scale,expect", [
     ("smnist_snn_t2", "mini", {"lstm": 15, "snn": 3, "T": 2, "shift": 0.5}),
     ("har_t2_no_shift", "mini", {"lstm": 4, "snn": 1, "T": 2, "shift": 0.0}),
-    ("smnist_converted_sweep", "full", {"lstm": 30, "snn": 0, "T": [1, 2, 4, 8, 16, 32], "shift": 0.5}),
+    ("smnist_snn_t2_full", "full", {"lstm": 30, "snn": 5, "T": 2, "shift": 0.5}),
+    ("har_t2_fixed_full", "full", {"lstm": 30, "snn": 3, "T": 2, "shift": 0.5}),
+    ("smnist_converted_sweep_full", "full", {"lstm": 30, "snn": 0, "T": [1, 2, 4, 8, 16, 32], "shift": 0.5}),
     ("gsc_snn_t2", "full", {"lstm": 30, "snn": 10, "T": 2, "shift": 0.5}),
 ])
 def test_configs_compose_with_stage_budgets(row, scale, expect):
