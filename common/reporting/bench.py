@@ -9,6 +9,8 @@ import pathlib
 import re
 from typing import Any, Optional
 
+from .render import pyplot
+
 _ORDER = {"ours": 0, "compile": 1, "peer": 2}
 
 
@@ -30,10 +32,7 @@ def _impls(results: list[dict]) -> list[str]:
 
 
 def _plot(data: dict, path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     results = data.get("results", [])
     shapes = [tuple(s) for s in data.get("shapes", [])]

@@ -59,12 +59,20 @@ def fmt_seeds(name: str, values: list, digits: int = 3) -> str:
     return fmt_value(name, st.mean, st.std, st.n, digits)
 
 
+def pyplot():
+    """``matplotlib.pyplot`` on the headless Agg backend (matplotlib is a dependency: every report plots)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def save_figure(fig, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    pyplot().close(fig)
 
 
 def plot_spike_rates(results: list[dict], path: Path, title: str) -> bool:
@@ -78,12 +86,7 @@ def plot_spike_rates(results: list[dict], path: Path, title: str) -> bool:
             series.append((r["row"]["id"], [a["name"] for a in act], [a["spike_rate"] for a in act]))
     if not series:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = pyplot().subplots(figsize=(7, 3.2))
     width = 0.8 / len(series)
     for i, (row, names, rates) in enumerate(series):
         ax.bar([j + i * width for j in range(len(rates))], rates, width, label=row)

@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from common.claims import seed_stats
-from common.reporting.render import fmt_seeds, runs_by_row
+from common.reporting.render import fmt_seeds, pyplot, runs_by_row
 
 __all__ = ["render"]
 
@@ -75,10 +75,7 @@ def _images(r: dict, batches) -> str:
 
 
 def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     plot_dir.mkdir(parents=True, exist_ok=True)
     lines = []

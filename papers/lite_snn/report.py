@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from common.reporting.render import fmt_seeds, runs_by_row, save_figure
+from common.reporting.render import fmt_seeds, pyplot, runs_by_row, save_figure
 
 __all__ = ["render", "plot_bleu_vs_length"]
 
@@ -85,10 +85,7 @@ def plot_bleu_vs_length(series: dict[str, list[Optional[float]]], path: Path, ti
     series = {k: v for k, v in series.items() if any(x is not None for x in v)}
     if not series:
         return False
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for name, ys in series.items():

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from common.reporting.render import pyplot
+
 __all__ = ["render", "BENCH", "PLOT", "LABELS"]
 
 BENCH = "lmu_speed"
@@ -53,31 +55,25 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
     out.append("")
     sweep = bench.get("sweep") or []
     if sweep:
-        try:
-            import matplotlib
+        plt = pyplot()
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig, ax = plt.subplots(figsize=(5.5, 3.8))
-            for impl in dict.fromkeys(r["impl"] for r in sweep):
-                rs = sorted((r for r in sweep if r["impl"] == impl), key=lambda r: r["T"])
-                ax.plot([r["T"] for r in rs], [r["ms"] for r in rs], marker="o", label=LABELS.get(impl, impl))
-            ax.set_xscale("log")
-            ax.set_yscale("log")
-            ax.set_xlabel("sequence length T")
-            ax.set_ylabel("forward + backward, median ms")
-            ax.set_title(f"One LMU layer (theta {cfg.get('theta')}, batch {sweep[0].get('batch')})")
-            ax.grid(True, which="both", alpha=0.3)
-            ax.legend(fontsize=7)
-            fig.tight_layout()
-            plot_dir = Path(plot_dir)
-            plot_dir.mkdir(parents=True, exist_ok=True)
-            fig.savefig(plot_dir / PLOT, dpi=120, metadata={"Software": None})
-            plt.close(fig)
-            out += [f"![LMU time vs sequence length]({rel}/{PLOT})", ""]
-        except ImportError:
-            out += ["_(matplotlib missing: no plot)_", ""]
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+        for impl in dict.fromkeys(r["impl"] for r in sweep):
+            rs = sorted((r for r in sweep if r["impl"] == impl), key=lambda r: r["T"])
+            ax.plot([r["T"] for r in rs], [r["ms"] for r in rs], marker="o", label=LABELS.get(impl, impl))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length T")
+        ax.set_ylabel("forward + backward, median ms")
+        ax.set_title(f"One LMU layer (theta {cfg.get('theta')}, batch {sweep[0].get('batch')})")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        plot_dir = Path(plot_dir)
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plot_dir / PLOT, dpi=120, metadata={"Software": None})
+        plt.close(fig)
+        out += [f"![LMU time vs sequence length]({rel}/{PLOT})", ""]
     return out
 
 
@@ -105,31 +101,25 @@ def _dt_sweep(results: list[dict], plot_dir: Path, rel: str) -> list[str]:
             out.append(f"| {dt:g} | " + " | ".join(fmt_seeds(name, [p[k] for p in at[dt]])
                                                   for k, name, _ in DT_COLUMNS) + " |")
         out.append("")
-        try:
-            import matplotlib
+        plt = pyplot()
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-
-            fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-            for ax, (k, _, label) in zip(axes, DT_COLUMNS[:2]):
-                for r in runs:
-                    pts = sorted(r["extras"]["dt_sweep"], key=lambda p: p["dt"])
-                    ax.plot([p["dt"] for p in pts], [p[k] for p in pts], marker="o", alpha=0.8,
-                            label=f"seed {r['seed']}")
-                if trained:
-                    ax.axvline(trained, color="grey", ls="--", lw=1)
-                ax.set_xscale("log")
-                ax.set_xlabel("dt (spikes per step grow with dt)")
-                ax.set_ylabel(label)
-                ax.grid(True, which="both", alpha=0.3)
-            axes[0].legend(fontsize=7)
-            fig.suptitle(f"{row}: accuracy and bits against dt (dashed: trained dt)", fontsize=9)
-            name = f"lmu_dt_{row}.png"
-            save_figure(fig, Path(plot_dir) / name)
-            out += [f"![{row} accuracy and bits vs dt]({rel}/{name})", ""]
-        except ImportError:
-            out += ["_(matplotlib missing: no plot)_", ""]
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+        for ax, (k, _, label) in zip(axes, DT_COLUMNS[:2]):
+            for r in runs:
+                pts = sorted(r["extras"]["dt_sweep"], key=lambda p: p["dt"])
+                ax.plot([p["dt"] for p in pts], [p[k] for p in pts], marker="o", alpha=0.8,
+                        label=f"seed {r['seed']}")
+            if trained:
+                ax.axvline(trained, color="grey", ls="--", lw=1)
+            ax.set_xscale("log")
+            ax.set_xlabel("dt (spikes per step grow with dt)")
+            ax.set_ylabel(label)
+            ax.grid(True, which="both", alpha=0.3)
+        axes[0].legend(fontsize=7)
+        fig.suptitle(f"{row}: accuracy and bits against dt (dashed: trained dt)", fontsize=9)
+        name = f"lmu_dt_{row}.png"
+        save_figure(fig, Path(plot_dir) / name)
+        out += [f"![{row} accuracy and bits vs dt]({rel}/{name})", ""]
     return out
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from common.claims import seed_stats
-from common.reporting.render import fmt_seeds, runs_by_row
+from common.reporting.render import fmt_seeds, pyplot, runs_by_row
 
 __all__ = ["render", "BENCH"]
 
@@ -140,34 +140,28 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
             out.append(f"| {r['T']} | {r['batch']} | {r['N']} | {r['spsn_ms']:.1f} | {r['lif_paper_ms']:.1f} | "
                        f"{r['ratio']:.1f}× |")
     out.append("")
-    try:
-        import matplotlib
+    plt = pyplot()
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(5, 3.5))
-        for case, mk in (("layer", "o"), ("network", "s")):
-            cs = [c for c in bench.get("cases", []) if c["case"] == case]
-            if not cs:
-                continue
-            T = [c["T"] for c in cs]
-            ax.plot(T, [c["ratio_lif_paper_spsn_sb"] for c in cs], marker=mk, label=f"{case}: LIF loop / SPSN-SB")
-            ax.plot(T, [c["ratio_lif_fast_spsn_sb"] for c in cs], marker=mk, ls="--", label=f"{case}: LIF fast / SPSN-SB")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("time steps T")
-        ax.set_ylabel("speed-up (LIF time / SPSN time)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
-        fig.tight_layout()
-        plot_dir = Path(plot_dir)
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(plot_dir / "spsn_speed_ratio.png", dpi=120, metadata={"Software": None})
-        plt.close(fig)
-        out += [f"![SPSN speed-up vs T]({rel}/spsn_speed_ratio.png)", ""]
-    except ImportError:
-        out += ["_(matplotlib missing: no plot)_", ""]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for case, mk in (("layer", "o"), ("network", "s")):
+        cs = [c for c in bench.get("cases", []) if c["case"] == case]
+        if not cs:
+            continue
+        T = [c["T"] for c in cs]
+        ax.plot(T, [c["ratio_lif_paper_spsn_sb"] for c in cs], marker=mk, label=f"{case}: LIF loop / SPSN-SB")
+        ax.plot(T, [c["ratio_lif_fast_spsn_sb"] for c in cs], marker=mk, ls="--", label=f"{case}: LIF fast / SPSN-SB")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time steps T")
+    ax.set_ylabel("speed-up (LIF time / SPSN time)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    plot_dir = Path(plot_dir)
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    fig.savefig(plot_dir / "spsn_speed_ratio.png", dpi=120, metadata={"Software": None})
+    plt.close(fig)
+    out += [f"![SPSN speed-up vs T]({rel}/spsn_speed_ratio.png)", ""]
     return out
 
 
