@@ -112,8 +112,9 @@ def _m30k(rows: dict, scale: str, plot_dir: Path, rel: str) -> list[str]:
            f"Corpus BLEU (sacreBLEU 13a) on test2016, greedy and with beam search (beam 4) of the same checkpoint; by "
            f"source length (greedy) for the sentences in each bucket ({ns}; short ≤ 10 < mid ≤ 15 < long source "
            f"words).", "",
-           "| row | BLEU greedy | BLEU beam | short | mid | long | long − short | params | energy µJ / token (papers) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| row | BLEU greedy | BLEU beam | short | mid | long | long − short | params | energy µJ / token (papers) "
+           "| energy µJ / token (NeuroBench) |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     series = {}
     for m in present:
         rs = rows[f"m30k_{m}{sfx}"]
@@ -121,7 +122,7 @@ def _m30k(rows: dict, scale: str, plot_dir: Path, rel: str) -> list[str]:
         out.append(f"| `m30k_{m}{sfx}` | {_cell(rs, 'test/bleu')} | {_cell(rs, 'test/bleu_beam')} | "
                    + " | ".join(_cell(rs, f"test/bleu_len/{b}") for b in BUCKETS)
                    + f" | {_cell(rs, 'test/bleu_len/long_minus_short')} | "
-                   f"{'–' if params is None else f'{params:,.0f}'} | {_cell(rs, ENERGY, UJ)} |")
+                   f"{'–' if params is None else f'{params:,.0f}'} | {_cell(rs, ENERGY, UJ)} | {_cell(rs, ENERGY_NB, UJ)} |")
         series[m] = [(sum(v) / len(v)) if (v := _values(rs, f"test/bleu_len/{b}")) else None for b in BUCKETS]
     out.append("")
     name = f"lite_snn_bleu_vs_length_{scale}.png"
