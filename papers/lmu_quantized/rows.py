@@ -39,6 +39,8 @@ ROWS = [
     _row("gru", ARCH["gru"], {"test/acc": None}, SRC_RNN, FULL, "full"),
     _row("parallel", ARCH["parallel"], {"test/acc": 0.9849}, SRC_PAR, FULL, "full"),
     *[_row(f"{k}_mini", ARCH[k], {"test/acc": None}, MINI_SRC, MINI, "mini") for k in ARCH],
+    _row("hybrid_u_mini", ARCH["hybrid"] + ", the memory input u quantized too (quantize_u)", {"test/acc": None},
+         MINI_SRC, MINI, "mini_ablation"),
 ]
 
 register_paper(

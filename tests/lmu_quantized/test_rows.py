@@ -30,7 +30,8 @@ def test_every_config_is_registered_and_claims_name_rows():
 
     p = get_paper("lmu_quantized")
     assert set(ROWS) == set(p.rows)
-    assert {r.id for r in p.rows_for("mini")} == {f"{k}_mini" for k in ("lmu", "hybrid", "lstm", "gru", "parallel")}
+    assert {r.id for r in p.rows_for("mini")} == {f"{k}_mini" for k in ("lmu", "hybrid", "lstm", "gru", "parallel",
+                                                                       "hybrid_u")}
     assert {c.id for c in p.claims} >= {"hybrid_beats_lstm", "hybrid_beats_gru", "activity_bits", "significant_bits",
                                         "lmu_2019", "parallel_speedup"}
 
@@ -69,6 +70,7 @@ def test_configs_compose():
         full = {r: OmegaConf.to_container(compose_row("lmu_quantized", r, "full"), resolve=True)
                 for r in ("lmu", "hybrid", "lstm", "gru", "parallel")}
         mini = OmegaConf.to_container(compose_row("lmu_quantized", "hybrid_mini", "mini"), resolve=True)
+        mini_u = OmegaConf.to_container(compose_row("lmu_quantized", "hybrid_u_mini", "mini"), resolve=True)
         smoke = OmegaConf.to_container(compose_row("lmu_quantized", "lstm", "smoke"), resolve=True)
     for c in full.values():
         d = c["data"]
@@ -80,10 +82,11 @@ def test_configs_compose():
     assert full["hybrid"]["callbacks"]["dt"]["_target_"].endswith("DtSchedule") and full["hybrid"]["test_ckpt"] == "last"
     assert full["parallel"]["module"]["model"]["order"] == 468
     assert mini["seeds"] == [0, 1, 2] and mini["data"]["train_subset"] == 5000 and mini["callbacks"]["dt"]["dt_end"] == 4.0
+    assert mini_u["module"]["model"]["quantize_u"] and "quantize_u" not in mini["module"]["model"]
     assert smoke["module"]["model"]["hidden_size"] == 8 and smoke["data"]["train_subset"] == 8
 
 
-@pytest.mark.parametrize("row", smoke_row_params(ROWS, ROWS))  # all ten rows: seconds each
+@pytest.mark.parametrize("row", smoke_row_params(ROWS, ROWS))  # every row: seconds each
 def test_row_runs_at_smoke(row, tmp_path, no_git):
     res = run_smoke_row("lmu_quantized", row, tmp_path)
     met = res["metrics"]
