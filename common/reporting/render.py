@@ -59,6 +59,16 @@ def fmt_seeds(name: str, values: list, digits: int = 3) -> str:
     return fmt_value(name, st.mean, st.std, st.n, digits)
 
 
+def config_value(result: dict, *keys: str, default=None):
+    """``result["config"][k0][k1]...``: a setting a result ran with (``default`` when any key is missing)."""
+    d = result.get("config") or {}
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return default
+        d = d[k]
+    return d
+
+
 def pyplot():
     """``matplotlib.pyplot`` on the headless Agg backend (matplotlib is a dependency: every report plots)."""
     import matplotlib

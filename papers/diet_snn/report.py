@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from common.claims import seed_stats
-from common.reporting.render import fmt_seeds, pyplot, runs_by_row
+from common.reporting.render import config_value, fmt_seeds, pyplot, runs_by_row
 
 __all__ = ["render"]
 
@@ -54,22 +54,13 @@ def _sweep(runs: list[dict]) -> dict[int, list[dict]]:
     return out
 
 
-def _cfg(r: dict, *keys, default=None):
-    d = r.get("config") or {}
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return default
-        d = d[k]
-    return d
-
-
 def _images(r: dict, batches) -> str:
     """Which test images a stage was tested on: the first ``batches`` eval batches, else the whole test split
     (a fixed random ``data.test_subset`` of it, lossless images only with ``data.lossless_only_test``)."""
-    bs = _cfg(r, "data", "eval_batch_size")
+    bs = config_value(r, "data", "eval_batch_size")
     if isinstance(batches, int) and not isinstance(batches, bool) and bs:
         return f"the first {batches * int(bs)} test images"
-    n, lossless = _cfg(r, "data", "test_subset"), _cfg(r, "data", "lossless_only_test")
+    n, lossless = config_value(r, "data", "test_subset"), config_value(r, "data", "lossless_only_test")
     pool = "lossless test images" if lossless else "test images"
     return f"a fixed {n} of the {pool}" if n else f"all {pool}"
 
@@ -130,12 +121,12 @@ def _main_table(runs: list[dict]) -> list[str]:
     def col(k):
         return [m.get(k) for m in ms]
 
-    snn_limit = _cfg(r0, "snn", "trainer", "limit_test_batches")
+    snn_limit = config_value(r0, "snn", "trainer", "limit_test_batches")
     out = [f"#### DIET-SNN mini: hybrid pipeline on real CIFAR-10 ({r0['row']['architecture']}, T={T}, "
            f"seeds {', '.join(str(r['seed']) for r in runs)})", "",
            "| stage | test images | test acc | SNN/ANN energy (DIET formula) | SNN/ANN energy (NeuroBench) | "
            "mean spike rate |", "|---|---|---|---|---|---|",
-           f"| 1. ANN (ReLU), {_cfg(r0, 'ann', 'max_epochs')} epochs | {_images(r0, None)} | {_pct(col('ann/test/acc'))} "
+           f"| 1. ANN (ReLU), {config_value(r0, 'ann', 'max_epochs')} epochs | {_images(r0, None)} | {_pct(col('ann/test/acc'))} "
            "| 1 | 1 | – |"]
     if any(v is not None for v in col("ann/test/acc_snn_test_images")):
         out.append(f"| 1. ANN (ReLU) | {_images(r0, snn_limit)} | {_pct(col('ann/test/acc_snn_test_images'))} "
@@ -144,11 +135,11 @@ def _main_table(runs: list[dict]) -> list[str]:
         if k.startswith("snn_converted_T") and k.endswith("_unscaled/test/acc"):
             T_long = k[len("snn_converted_T"):].split("_")[0]
             out.append(f"| 2. converted SNN, leak 1, unscaled thresholds, T={T_long} | "
-                       f"{_images(r0, _cfg(r0, 'threshold', 'eval_batches'))} | {_pct(col(k))} | – | – | – |")
+                       f"{_images(r0, config_value(r0, 'threshold', 'eval_batches'))} | {_pct(col(k))} | – | – | – |")
     scales = sorted({_snn(r).get("scaling_factor") for r in runs} - {None})
     scale = f"{scales[0]:g}" if len(scales) == 1 else _num(scales)
     out += [f"| 2. converted SNN, T={T} (thresholds × {scale}), before DIET | "
-            f"{_images(r0, _cfg(r0, 'snn', 'converted_eval_batches'))} | {_pct(col('snn_converted/test/acc'))} "
+            f"{_images(r0, config_value(r0, 'snn', 'converted_eval_batches'))} | {_pct(col('snn_converted/test/acc'))} "
             "| – | – | – |",
             f"| 3. DIET-trained SNN, T={T} | {_images(r0, snn_limit)} | {_pct(col('test/acc'))} | "
             f"{_num(col('energy_ratio/papers'))} | {_num(col('energy_ratio/neurobench'))} | "
@@ -180,7 +171,7 @@ def _leak_gradient_table(runs: list[dict]) -> list[str]:
         return []
     r0 = runs[0]
     used = _snn(r0).get("scaling_factor")
-    batches = _cfg(r0, "snn", "leak_gradient", "batches")
+    batches = config_value(r0, "snn", "leak_gradient", "batches")
     layers = _layer_order(next(iter(probes[0].values())))
     out = [f"#### Why a leak moves or stays at 1: dL/d(leak) at the start of DIET training (T={_snn(r0).get('T')})", "",
            f"Each layer's leak gradient at leak = 1 over the first {batches} training batches of each seed, at the "
@@ -216,7 +207,7 @@ def render(results: list[dict], plot_dir: pathlib.Path, rel: str, benches: Optio
             s = [_snn(r) for r in runs]
             leaks = [p["leak"] for x in s for p in (x.get("learned") or {}).values() if p.get("leak") is not None]
             learn = bool((runs[0].get("extras") or {}).get("learn_leak"))
-            init = _cfg(runs[0], "snn", "leak")
+            init = config_value(runs[0], "snn", "leak")
             name = f"trainable, init {init}" if learn else f"fixed = {init}"
             leak_txt = f"{min(leaks):.4f} – {max(leaks):.4f}" if (leaks and learn) else "–"
             out.append(f"| `{rid}` | {name} | {_pct([r['metrics'].get('test/acc') for r in runs])} | "

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from common.claims import seed_stats
-from common.reporting.render import fmt_seeds, pyplot, runs_by_row
+from common.reporting.render import config_value, fmt_seeds, pyplot, runs_by_row
 
 __all__ = ["render", "BENCH"]
 
@@ -32,15 +32,6 @@ def _neuron(res: dict) -> str:
         return n
     rid = res["row"]["id"]
     return next((k for k in ORDER if k in rid.split("_")), "?")
-
-
-def _cfg(r: dict, *keys):
-    d = r.get("config") or {}
-    for k in keys:
-        if not isinstance(d, dict) or k not in d:
-            return None
-        d = d[k]
-    return d
 
 
 def _rate(m: dict):
@@ -68,7 +59,7 @@ def _mini_table(res: list[dict], mini_rows: list) -> list[str]:
         return ["_No mini results yet: run `python scripts/reproduce.py paper=spsn scale=mini` "
                 f"(rows {', '.join(f'`{i}`' for i in ids)}: no result committed yet)._", ""]
     r0 = runs[next(rid for rid in ids if rid in runs)][0]
-    data, opt = _cfg(r0, "data") or {}, _cfg(r0, "module", "optimizer") or {}
+    data, opt = config_value(r0, "data") or {}, config_value(r0, "module", "optimizer") or {}
     lif = next((runs[rid] for rid in ids if rid in runs and neuron_of[rid] == "lif"), None)
     lif_s = seed_stats([r["metrics"]["train/epoch_seconds"] for r in lif]).mean if lif else None
     fe = " ".join(f"{k}={data.get(k)}" for k in ("channels", "fmin", "fmax", "dt_ms", "threshold", "tau_ms", "max_ms")
@@ -78,7 +69,7 @@ def _mini_table(res: list[dict], mini_rows: list) -> list[str]:
            f"zero padding `{data.get('pad')}` with a length-masked readout), official split: 2,700 training clips "
            f"({data.get('val_size')} held out for val), 300 test clips, 10 digits; optimizer "
            f"`{str(opt.get('_target_', '?')).split('.')[-1]}` lr {opt.get('lr')}, batch {data.get('batch_size')}, "
-           f"{_cfg(r0, 'trainer', 'max_epochs')} epochs for every neuron, `test_ckpt={_cfg(r0, 'test_ckpt')}`, "
+           f"{config_value(r0, 'trainer', 'max_epochs')} epochs for every neuron, `test_ckpt={config_value(r0, 'test_ckpt')}`, "
            f"{((r0.get('provenance') or {}).get('hardware') or {}).get('torch_threads', '?')} torch thread(s) "
            "(from the first result's config; every row's config is in its result file).", "",
            "| Row | Neuron | Test acc | Spikes / neuron / step (real steps) | Epoch time (s) | LIF epoch time / this | Seeds |",
