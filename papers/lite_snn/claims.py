@@ -59,9 +59,9 @@ M30K_MINI_NOTE = M30K_NOTE + (" Mini rows: embedding/hidden 128, 2 + 2 blocks, 2
                               "(configs/lite_snn/multi30k_mini.yaml). At this budget the conv SNN decodes every test "
                               "sentence to the same English sentence (see the example translations): it learned the "
                               "target side only, not the use of the source. Learned query/key projections in its "
-                              "attention (rows m30k_conv_*_proj_mini) help the ReLU twin, not the SNN; suspected "
-                              "instead: the official LIF's surrogate amplitude 0.3 shrinking the gradient at each "
-                              "spiking layer of the source path (papers/lite_snn/README.md).")
+                              "attention (rows m30k_conv_*_proj_mini) help the ReLU twin, not the SNN; nor does a "
+                              "surrogate amplitude of 1 instead of the official 0.3 (row m30k_conv_snn_sa1_mini: the "
+                              "same constant output). The cause is open (papers/lite_snn/README.md).")
 LEN_NOTE = ("BLEU by source length (test2016 split into short <= 10 < mid <= 15 < long source words; "
             "papers/lite_snn/module.py). Most translation models lose BLEU on long sentences; the claim is about the "
             "attention-free spiking seq2seq (one vector carries the source), so it is checked both as a drop of its "
