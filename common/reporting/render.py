@@ -167,7 +167,10 @@ def paper_verdicts(paper: Paper, results: list[dict], benches: dict) -> list[Ver
     out = []
     for claim in paper.claims:
         values = {row: [r["metrics"] for r in rs] for row, rs in runs_by_row(results, claim.scale).items()}
-        reasons = {row.id: row.not_run_here for row in paper.rows.values()}
+        reasons = {row.id: row.not_run_here or (f"not run yet: no result of row {row.id} at scale {claim.scale} (it "
+                                                f"runs here: `python scripts/reproduce.py paper={paper.name} "
+                                                f"scale={claim.scale} row={row.id}`)")
+                   for row in paper.rows.values() if claim.scale in row.scales}
         out.append(evaluate(claim, values, benches, reasons))
     return out
 
