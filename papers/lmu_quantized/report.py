@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from common.reporting.render import pyplot
+from common.reporting.render import fmt_seeds, pyplot, runs_by_row, save_figure
 
 __all__ = ["render", "BENCH", "PLOT", "LABELS"]
 
@@ -83,8 +83,6 @@ DT_COLUMNS = (("acc", "test/acc", "accuracy"), ("bits_per_neuron_step", "bits", 
 
 
 def _dt_sweep(results: list[dict], plot_dir: Path, rel: str) -> list[str]:
-    from common.reporting.render import fmt_seeds, runs_by_row, save_figure
-
     out = []
     for row, runs in sorted(runs_by_row([r for r in results if r.get("paper") == "lmu_quantized"]).items()):
         runs = [r for r in runs if (r.get("extras") or {}).get("dt_sweep")]

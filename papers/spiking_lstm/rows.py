@@ -11,7 +11,7 @@ from common.registry import Row, register_paper
 
 from .claims import make_claims, row_id
 
-MINI, FULL = ("mini", "smoke"), ("full", "smoke")
+SCALES = {"mini": ("mini", "smoke"), "full": ("full", "smoke")}  # a row id runs at one real scale (+ smoke)
 SRC_NONE = "the paper reports no number for this dataset in an available source (abstract only); trained here"
 SRC_GSC = "abstract: 94.75 % on GSC with T = 2 (direct encoding), ~4.1x lower energy than an iso-architecture LSTM"
 DATA = {
@@ -31,7 +31,7 @@ GSC_GPU = ("needs the full Google Speech Commands dataset (only a 300-clip v0.01
 
 
 def _rows(ds: str, scale: str) -> list:
-    a, d, sc = ARCH[ds], DATA[ds], (FULL if scale == "full" else MINI)
+    a, d, sc = ARCH[ds], DATA[ds], SCALES[scale]
     out = [Row(id=row_id(f"{ds}_lstm", scale), dataset=d, architecture=a, time_steps=None,
                reported={"test/acc": None}, source=SRC_NONE, scales=sc, group=f"{ds}_main")]
     for T in (1, 2, 4):
@@ -48,7 +48,7 @@ def _rows(ds: str, scale: str) -> list:
 
 
 def _sweeps(ds: str, scale: str) -> list:
-    sc = FULL if scale == "full" else MINI
+    sc = SCALES[scale]
     return [Row(id=row_id(f"{ds}_converted_sweep{sfx}", scale), dataset=DATA[ds],
                 architecture=ARCH[ds] + f", converted{txt}", time_steps=None, reported={"test/acc": None},
                 source=SRC_NONE, scales=sc, group=f"{ds}_conversion")
@@ -56,7 +56,7 @@ def _sweeps(ds: str, scale: str) -> list:
 
 
 def _fsdd(scale: str) -> list:
-    sc = FULL if scale == "full" else MINI
+    sc = SCALES[scale]
     return [
         Row(id=row_id("fsdd_lstm", scale), dataset=DATA["fsdd"], architecture=ARCH["fsdd"], time_steps=None,
             reported={"test/acc": None}, source="stand-in for GSC: no reported value", scales=sc, group="fsdd_main"),
