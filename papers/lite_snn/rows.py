@@ -71,6 +71,12 @@ ROWS.append(Row(id="m30k_conv_snn_sa1_mini", dataset=M30K + ", mini budget",
                 + "; ablation: surrogate amplitude 1 (official 0.3)", time_steps=4, reported={"test/bleu": None},
                 source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
                 scales=("mini", "smoke"), group="m30k_mini_ablation"))
+ROWS.append(Row(id="m30k_conv_snn_akv_mini", dataset=M30K + ", mini budget",
+                architecture=M30K_ARCH["conv_snn"].format(**M30K_SIZES["mini"])
+                + "; ablation (papers/lite_snn/seq2seq_analog_kv.py): analog attention keys/values (the encoder's "
+                  "residual stream, not its spikes)", time_steps=4, reported={"test/bleu": None},
+                source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
+                scales=("mini", "smoke"), group="m30k_mini_ablation"))
 DVS_NOT_HERE = ("DVS128 Gesture is not on this machine (notes §3h) and 64 epochs of a 5-block conv SNN at 128 x 128, "
                 "T = 16, need a GPU: run with data.data_dir=<folder with DVSGesture/> (or data.download=true) "
                 "trainer=gpu")

@@ -5,6 +5,7 @@ import torch
 
 from common.lightning.seq2seq import teacher_forced_logits
 from papers.lite_snn.seq2seq import ConvSeq2Seq, LSTMSeq2Seq, VanillaSpikingSeq2Seq
+from papers.lite_snn.seq2seq_analog_kv import AnalogKVConvSeq2Seq
 from papers.lite_snn.seq2seq_proj import ProjectedConvSeq2Seq
 
 
@@ -104,6 +105,31 @@ def test_projected_attention_only_adds_the_projections():
                                    teacher_forced_logits(plain, src, lengths, tgt), rtol=0, atol=0)
     extra = sum(p.numel() for p in proj.parameters()) - sum(p.numel() for p in plain.parameters())
     assert extra == 2 * 2 * 12 * 12  # two layers, W_q and W_k of 12 x 12
+
+
+def test_analog_kv_attends_to_the_masked_residual_stream():
+    """The ablation's keys/values are the encoder's residual stream (analog), padded positions zero; the rest of
+    the network is the plain one (same parameters but the kv neuron's), so the causal and padding properties hold."""
+    plain = _conv("lif")
+    torch.manual_seed(0)
+    akv = AnalogKVConvSeq2Seq(30, 25, neuron="lif", emb=8, hidden=12, layers=2, kernel=3, time_steps=3,
+                              dropout=0.0).eval()
+    missing, unexpected = akv.load_state_dict(plain.state_dict(), strict=False)
+    assert not missing and all(k.startswith("kv_act.") for k in unexpected)
+    src, lengths, tgt = _src()
+    with torch.no_grad():
+        kv = akv.encode(src, lengths)["kv"]
+        spikes = plain.encode(src, lengths)["kv"]
+        assert kv.shape == spikes.shape and not bool(((kv == 0) | (kv == 1)).all())  # analog
+        for b, n in enumerate(lengths.tolist()):
+            assert not kv[:, b, n:].any()  # padded source positions give no key
+        base = akv.decode(tgt, akv.encode(src, lengths))
+        changed = tgt.clone()
+        changed[3] = (changed[3] + 7) % 21 + 4
+        torch.testing.assert_close(akv.decode(changed, akv.encode(src, lengths))[:3], base[:3], rtol=0, atol=0)
+        batched = teacher_forced_logits(akv, src, lengths, tgt)
+        alone = teacher_forced_logits(akv, src[:4, 1:2], lengths[1:2], tgt[:, 1:2])
+        torch.testing.assert_close(batched[:, 1:2], alone, rtol=1e-5, atol=1e-5)
 
 
 def test_relu_twin_needs_one_step():
