@@ -92,7 +92,8 @@ def source_files(paper: Optional[str] = None, repo: Path = REPO_ROOT) -> dict[st
     """``{path: blob id}`` of every repository file the run depended on: the Python modules it imported,
     the C++ kernel sources when the fused CPU kernels were loaded, the data-less scripts it ran from, and
     the configs (all of ``configs/`` except other papers' experiment folders). RESULTS.md calls a result
-    stale exactly when one of these differs at HEAD (:mod:`common.reporting.stale`)."""
+    stale when one of these differs at HEAD in a way a run can see: not in comments or docstrings, not in one
+    of the paper's configs outside the row's defaults chain (:mod:`common.reporting.stale`)."""
     repo = Path(repo).resolve()
     files: set[Path] = set()
     for mod in list(sys.modules.values()):

@@ -20,7 +20,7 @@ computed from rest (zero initial state). Implementations, selectable by ``method
 - ``"fused"``      - the fused kernel of :mod:`common.kernels.filter` (C++ on CPU, Triton on CUDA): the exact
   recurrence in one pass, forward and backward (2-5x faster than ``"chunked"`` on this CPU, measured).
 - ``"auto"``       - ``"fused"`` where the kernel is available, else the method and chunk measured fastest
-  for that ``T`` on CPU (``AUTO_TABLE``; re-measure with ``python scripts/bench_spsn.py --tune``).
+  for that ``T`` on CPU (``AUTO_TABLE``, measured once by hand on the development CPU).
 
 Gradients: the filters are linear and time invariant, so the input gradient is the same filter run
 backwards in time (``dL/dx = flip(H flip(dL/dy))``). The parallel methods use that in a custom autograd

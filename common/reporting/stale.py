@@ -3,7 +3,9 @@
 A result that records its ``provenance.sources`` (``{path: git blob id}`` of every repository file
 the run imported or read: :func:`common.harness.provenance.source_files`) is **stale** exactly when
 one of those files differs at HEAD (or is gone): adding another paper or a new module does not make
-it stale, a change to a module it ran does. Older results without that record fall back to paths:
+it stale, a change to a module it ran does. A change that cannot alter what the file does is no change
+(:func:`same_behaviour`): a Python file whose syntax tree is the same once comments and docstrings are
+dropped, a YAML file that parses to the same data with the same ``# @package`` line. Older results without that record fall back to paths:
 such a result is **stale** when ``git diff --name-only <commit> HEAD`` lists a file under the paths that
 affect its paper's results (:func:`result_paths`), or when its commit is unknown or not in this
 repository's history (then HEAD cannot be shown to produce it). Uncommitted changes are not
@@ -17,12 +19,15 @@ Shared groups (``configs/data/``, ``trainer/``, ...) always count.
 """
 from __future__ import annotations
 
+import ast
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason", "row_config_files"]
+import yaml
+
+__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason", "row_config_files", "same_behaviour"]
 
 
 def result_paths(paper: str, papers: Sequence[str]) -> tuple[str, ...]:
@@ -75,21 +80,62 @@ def _head_blobs(repo: Path, head: str) -> dict[str, str]:
     return blobs
 
 
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def _normal_form(path: str, text: str):
+    """What of ``text`` can affect a run: the docstring-free syntax tree of a ``.py`` file, the data and
+    ``# @package`` line of a YAML file; ``None`` for other files (compared byte for byte) or unparsable text."""
+    try:
+        if path.endswith(".py"):
+            return ast.dump(_strip_docstrings(ast.parse(text)))
+        if path.endswith((".yaml", ".yml")):
+            package = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("# @package")]
+            return repr((package, yaml.safe_load(text)))
+    except (SyntaxError, ValueError, yaml.YAMLError):
+        return None
+    return None
+
+
+@lru_cache(maxsize=None)
+def _blob_text(repo: Path, sha: str) -> Optional[str]:
+    out = _git(repo, "cat-file", "-p", sha)
+    return out.stdout if out.returncode == 0 else None
+
+
+@lru_cache(maxsize=None)
+def same_behaviour(repo: Path, path: str, old_sha: str, new_sha: str) -> bool:
+    """Whether the two blobs of ``path`` differ only where a run cannot see it: comments and docstrings of a
+    Python file, comments and layout of a YAML file (its ``# @package`` line kept). ``False`` when either blob
+    is not in the repository or does not parse."""
+    old, new = _blob_text(Path(repo), old_sha), _blob_text(Path(repo), new_sha)
+    if old is None or new is None:
+        return False
+    a, b = _normal_form(path, old), _normal_form(path, new)
+    return a is not None and a == b
+
+
 def changed_sources(repo: Path, sources: dict) -> Optional[tuple[str, ...]]:
-    """The recorded source files whose content at HEAD differs (or that HEAD no longer has), sorted;
-    ``None`` when ``repo`` is not a git checkout."""
+    """The recorded source files whose content at HEAD differs (or that HEAD no longer has) other than in
+    comments and docstrings (:func:`same_behaviour`), sorted; ``None`` when ``repo`` is not a git checkout."""
     head = _git(repo, "rev-parse", "HEAD")
     if head.returncode != 0:
         return None
     blobs = _head_blobs(Path(repo), head.stdout.strip())
-    return tuple(sorted(p for p, sha in sources.items() if blobs.get(p) != sha))
+    return tuple(sorted(p for p, sha in sources.items()
+                        if blobs.get(p) != sha and not (p in blobs and same_behaviour(Path(repo), p, sha, blobs[p]))))
 
 
 def _defaults(path: Path) -> list[str]:
     """The config names a YAML file's ``defaults`` list points to (``_self_`` and ``override`` entries of
     shared groups left out), as written: ``/group/name`` (from ``configs/``) or ``name`` (beside the file)."""
-    import yaml
-
     try:
         doc = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError):

@@ -108,3 +108,30 @@ def test_a_paper_config_outside_the_rows_defaults_chain_leaves_it_fresh(tmp_path
     assert "`configs/data/d2.yaml`" in stale_reason(result, ["p"], repo)
     _commit(repo, {"configs/data/d2.yaml": "z: 2\n", "configs/p/base.yaml": "y: 2\n"}, "in the chain")
     assert "`configs/p/base.yaml`" in stale_reason(result, ["p"], repo)
+
+
+def test_comment_and_docstring_changes_leave_a_result_fresh(tmp_path):
+    """A change a run cannot see (comments, docstrings, YAML comments and layout) is no change; code, data and a
+    YAML file's ``# @package`` line are."""
+    from common.harness.provenance import blob_sha
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    py = '"""Module doc."""\n\n\ndef f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    yml = "# @package _global_\n# a comment\nmodel: {hidden: 8}\n"
+    c0 = _commit(repo, {"common/m.py": py, "configs/data/d.yaml": yml, "common/k.cpp": "int a;\n"}, "start")
+    result = {"paper": "p", "provenance": {"git": {"commit": c0},
+                                           "sources": {f: blob_sha(repo / f) for f in
+                                                       ("common/m.py", "configs/data/d.yaml", "common/k.cpp")}}}
+    _commit(repo, {"common/m.py": '"""Module doc, reworded."""\n\n\ndef f(x):\n    # why\n    return x + 1\n',
+                   "configs/data/d.yaml": "# @package _global_\nmodel:\n  hidden: 8   # wider later\n"}, "docs")
+    assert stale_reason(result, ["p"], repo) == ""
+    _commit(repo, {"common/k.cpp": "int a; // c\n"}, "other files: byte for byte")
+    assert "`common/k.cpp`" in stale_reason(result, ["p"], repo)
+    _commit(repo, {"common/k.cpp": "int a;\n", "common/m.py": "def f(x):\n    return x + 2\n"}, "code")
+    assert stale_reason(result, ["p"], repo).startswith("1 file(s)") and "`common/m.py`" in stale_reason(result, ["p"], repo)
+    _commit(repo, {"common/m.py": py, "configs/data/d.yaml": "model: {hidden: 8}\n"}, "package line dropped")
+    assert "`configs/data/d.yaml`" in stale_reason(result, ["p"], repo)
+    _commit(repo, {"configs/data/d.yaml": "# @package _global_\nmodel: {hidden: 9}\n"}, "data")
+    assert "`configs/data/d.yaml`" in stale_reason(result, ["p"], repo)
