@@ -12,7 +12,7 @@ import re
 from typing import Optional
 
 from common.claims import seed_stats
-from common.reporting.render import config_value, fmt_seeds, pyplot, runs_by_row
+from common.reporting.render import config_value, fmt_seeds, pyplot, runs_by_row, save_figure
 
 __all__ = ["render"]
 
@@ -68,7 +68,6 @@ def _images(r: dict, batches) -> str:
 def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
     plt = pyplot()
 
-    plot_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     direct, poisson = _sweep(ids.get("cifar_direct_sweep", [])), _sweep(ids.get("cifar_poisson_sweep", []))
     if direct or poisson:
@@ -88,8 +87,7 @@ def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
         ax.set_title("CIFAR-10 VGG-mini: direct vs Poisson input")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(plot_dir / "diet_snn_acc_vs_T.png", metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, plot_dir / "diet_snn_acc_vs_T.png")
         lines.append(f"![accuracy vs T]({rel}/diet_snn_acc_vs_T.png)")
     main, fixed = ids.get("cifar_vgg_t5"), ids.get("cifar_fixed_leak_t5")
     if main or fixed:
@@ -107,8 +105,7 @@ def _plots(ids: dict, plot_dir: pathlib.Path, rel: str) -> list[str]:
         ax.set_title("per-layer spike rate, T=5")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        fig.savefig(plot_dir / "diet_snn_spike_rates.png", metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, plot_dir / "diet_snn_spike_rates.png")
         lines.append(f"![per-layer spike rates]({rel}/diet_snn_spike_rates.png)")
     return lines
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from common.claims import seed_stats
-from common.reporting.render import config_value, fmt_seeds, pyplot, runs_by_row
+from common.reporting.render import config_value, fmt_seeds, pyplot, runs_by_row, save_figure
 
 __all__ = ["render", "BENCH"]
 
@@ -148,10 +148,7 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    plot_dir = Path(plot_dir)
-    plot_dir.mkdir(parents=True, exist_ok=True)
-    fig.savefig(plot_dir / "spsn_speed_ratio.png", dpi=120, metadata={"Software": None})
-    plt.close(fig)
+    save_figure(fig, Path(plot_dir) / "spsn_speed_ratio.png")
     out += [f"![SPSN speed-up vs T]({rel}/spsn_speed_ratio.png)", ""]
     return out
 
