@@ -5,11 +5,11 @@ the run imported or read: :func:`common.harness.provenance.source_files`) is **s
 one of those files differs at HEAD (or is gone): adding another paper or a new module does not make
 it stale, a change to a module it ran does. A change that cannot alter what the file does is no change
 (:func:`same_behaviour`): a Python file whose syntax tree is the same once comments and docstrings are
-dropped, a YAML file that parses to the same data with the same ``# @package`` line. Older results without that record fall back to paths:
-such a result is **stale** when ``git diff --name-only <commit> HEAD`` lists a file under the paths that
-affect its paper's results (:func:`result_paths`), or when its commit is unknown or not in this
-repository's history (then HEAD cannot be shown to produce it). Uncommitted changes are not
-looked at: the result file records ``dirty`` for those.
+dropped, a YAML file that parses to the same data with the same ``# @package`` line. Older results without
+that record fall back to paths: such a result is **stale** when ``git diff --name-only <commit> HEAD``
+lists a file under the paths that affect its paper's results (:func:`result_paths`), or when its commit is
+unknown or not in this repository's history (then HEAD cannot be shown to produce it). Uncommitted changes
+are not looked at: the result file records ``dirty`` for those.
 
 The recorder keeps every config of the paper (its ``configs/<paper>/`` and ``configs/experiment/<paper>/``
 folders). Of those, only the files in the row's own defaults chain can change its composed config — the row's

@@ -19,7 +19,8 @@ __all__ = ["render", "plot_bleu_vs_length"]
 
 BUCKETS = ("short", "mid", "long")
 IMDB_MODELS = ("snn_t5", "snn_t10", "rnn", "lstm", "gru")
-M30K_MODELS = ("conv_snn", "conv_relu", "conv_snn_proj", "conv_relu_proj", "conv_snn_sa1", "conv_snn_akv", "lstm", "vanilla_snn")
+M30K_MODELS = ("conv_snn", "conv_relu", "conv_snn_proj", "conv_relu_proj", "conv_snn_sa1", "conv_snn_akv", "lstm",
+               "vanilla_snn")
 ENERGY, ENERGY_NB = "test/energy/energy_pj", "test/energy/energy_nb_pj"
 N_EXAMPLES = 3
 IMDB_VARIANTS = {"full": ("", "_cpu"), "mini": ("_mini",)}  # row-id suffixes of the IMDB tables at each scale

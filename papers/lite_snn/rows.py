@@ -50,33 +50,32 @@ M30K_ARCH = {
 M30K_SIZES = {"full": dict(l=4, e=256, h=512, h2=1024), "mini": dict(l=2, e=128, h=128, h2=256)}
 M30K_STEPS = {"conv_snn": 4, "conv_relu": 1, "lstm": None, "vanilla_snn": None}
 
+M30K_MINI = M30K + ", mini budget"
+M30K_MINI_SRC = "reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value"
+
+
+def _m30k_mini(row_id: str, model: str, time_steps, note: str = "", group: str = "m30k_mini") -> Row:
+    """A Multi30k mini row of ``model`` (a key of M30K_ARCH), ``note`` appended to its architecture."""
+    arch = M30K_ARCH[model].format(**M30K_SIZES["mini"]) + (f"; {note}" if note else "")
+    return Row(id=row_id, dataset=M30K_MINI, architecture=arch, time_steps=time_steps, reported={"test/bleu": None},
+               source=M30K_MINI_SRC, scales=("mini", "smoke"), group=group)
+
+
 ROWS += [
     *[Row(id=f"m30k_{k}", dataset=M30K, architecture=a.format(**M30K_SIZES["full"]),
           time_steps=M30K_STEPS[k] if k != "vanilla_snn" else 10, reported={"test/bleu": None}, source=M30K_SRC,
           scales=("full", "smoke"), not_run_here=M30K_NOT_HERE, group="m30k") for k, a in M30K_ARCH.items()],
-    *[Row(id=f"m30k_{k}_mini", dataset=M30K + ", mini budget", architecture=a.format(**M30K_SIZES["mini"]),
-          time_steps=M30K_STEPS[k] if k != "vanilla_snn" else 4, reported={"test/bleu": None},
-          source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
-          scales=("mini", "smoke"), group="m30k_mini") for k, a in M30K_ARCH.items()],
+    *[_m30k_mini(f"m30k_{k}_mini", k, M30K_STEPS[k] if k != "vanilla_snn" else 4) for k in M30K_ARCH],
 ]
 PROJ = ("ablation (papers/lite_snn/seq2seq_proj.py): the attention with learned query/key projections "
         "W_q, W_k (Linear 128-128 on spikes: ACs)")
-ROWS += [Row(id=f"m30k_conv_{n}_proj_mini", dataset=M30K + ", mini budget",
-             architecture=M30K_ARCH[f"conv_{n}"].format(**M30K_SIZES["mini"]) + "; " + PROJ,
-             time_steps=4 if n == "snn" else 1, reported={"test/bleu": None},
-             source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
-             scales=("mini", "smoke"), group="m30k_mini_ablation") for n in ("snn", "relu")]
-ROWS.append(Row(id="m30k_conv_snn_sa1_mini", dataset=M30K + ", mini budget",
-                architecture=M30K_ARCH["conv_snn"].format(**M30K_SIZES["mini"])
-                + "; ablation: surrogate amplitude 1 (official 0.3)", time_steps=4, reported={"test/bleu": None},
-                source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
-                scales=("mini", "smoke"), group="m30k_mini_ablation"))
-ROWS.append(Row(id="m30k_conv_snn_akv_mini", dataset=M30K + ", mini budget",
-                architecture=M30K_ARCH["conv_snn"].format(**M30K_SIZES["mini"])
-                + "; ablation (papers/lite_snn/seq2seq_analog_kv.py): analog attention keys/values (the encoder's "
-                  "residual stream, not its spikes)", time_steps=4, reported={"test/bleu": None},
-                source="reduced budget and sizes (configs/lite_snn/multi30k_mini.yaml); no reported value",
-                scales=("mini", "smoke"), group="m30k_mini_ablation"))
+ROWS += [_m30k_mini(f"m30k_conv_{n}_proj_mini", f"conv_{n}", 4 if n == "snn" else 1, PROJ, "m30k_mini_ablation")
+         for n in ("snn", "relu")]
+ROWS.append(_m30k_mini("m30k_conv_snn_sa1_mini", "conv_snn", 4, "ablation: surrogate amplitude 1 (official 0.3)",
+                       "m30k_mini_ablation"))
+ROWS.append(_m30k_mini("m30k_conv_snn_akv_mini", "conv_snn", 4,
+                       "ablation (papers/lite_snn/seq2seq_analog_kv.py): analog attention keys/values (the encoder's "
+                       "residual stream, not its spikes)", "m30k_mini_ablation"))
 DVS_NOT_HERE = ("DVS128 Gesture is not on this machine (notes §3h) and 64 epochs of a 5-block conv SNN at 128 x 128, "
                 "T = 16, need a GPU: run with data.data_dir=<folder with DVSGesture/> (or data.download=true) "
                 "trainer=gpu")

@@ -130,7 +130,8 @@ def test_comment_and_docstring_changes_leave_a_result_fresh(tmp_path):
     _commit(repo, {"common/k.cpp": "int a; // c\n"}, "other files: byte for byte")
     assert "`common/k.cpp`" in stale_reason(result, ["p"], repo)
     _commit(repo, {"common/k.cpp": "int a;\n", "common/m.py": "def f(x):\n    return x + 2\n"}, "code")
-    assert stale_reason(result, ["p"], repo).startswith("1 file(s)") and "`common/m.py`" in stale_reason(result, ["p"], repo)
+    why = stale_reason(result, ["p"], repo)
+    assert why.startswith("1 file(s)") and "`common/m.py`" in why
     _commit(repo, {"common/m.py": py, "configs/data/d.yaml": "model: {hidden: 8}\n"}, "package line dropped")
     assert "`configs/data/d.yaml`" in stale_reason(result, ["p"], repo)
     _commit(repo, {"configs/data/d.yaml": "# @package _global_\nmodel: {hidden: 9}\n"}, "data")
