@@ -18,17 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.metrics.bits import QuantizedActivityMonitor
+from common.metrics.measure import model_inputs
 from common.neurons.quantize import quantizing_neurons
 from common.stochastic import seed_evaluation
 
 __all__ = ["evaluate_at_dts"]
-
-
-def _xy(batch):
-    if hasattr(batch, "lengths"):
-        return (batch.x, batch.lengths), batch.y
-    x, y = batch[0], batch[1]
-    return (x,), y
 
 
 @torch.no_grad()
@@ -50,7 +44,7 @@ def evaluate_at_dts(model: nn.Module, batches: Iterable, dts: Sequence[float], e
             correct, total, loss = 0, 0, 0.0
             with QuantizedActivityMonitor(model, signed=True, neurons=neurons) as mon:
                 for batch in batches:
-                    args, y = _xy(batch)
+                    args, y = model_inputs(batch)
                     logits = model(*args)
                     correct += int((logits.argmax(-1) == y).sum())
                     loss += float(F.cross_entropy(logits, y, reduction="sum"))

@@ -36,6 +36,13 @@ LMU nothing feeds back, so it is the prefix sum (:class:`papers.lmu_quantized.qu
 ``quantize_u=True`` (LMU) quantizes the memory input ``u`` as well (an alternative placement; in the parallel-memory
 mode by the prefix sum, nothing feeding back into ``u``). Every quantizer is found and annealed by
 :class:`common.lightning.callbacks.DtSchedule`.
+
+**Op counting.** Every product with a weight matrix (``x e_x``, ``h e_h``, ``m e_m``, ``x W_x``, ``h W_h``, ``m W_m``,
+the memory's ``m (Abar - I)^T`` and ``u Bbar^T``, the fully parallel LMU's last-state product) goes through its own
+:class:`common.weight_product.WeightProduct` child, so :class:`common.metrics.OpsMonitor` counts it as a bias-free
+``Linear`` (graded spikes of a quantizer as ACs: :meth:`papers.lmu_quantized.model.PSMNISTModel.graded_inputs`). The
+FFT / chunked convolutions of the parallel forms are not counted (no row uses them at test: the 2019 LMU rows step,
+the fully parallel row computes the last state only).
 """
 from __future__ import annotations
 
@@ -46,6 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from common.neurons.quantize import QuantizerState, QuantizingCell, get_activation, quantize_step
+from common.weight_product import WeightProduct
 
 from .ldn import ldn_discrete, ldn_impulse_response
 from .quantize import PrefixQuantizingNeuron
@@ -122,10 +130,11 @@ class _LDNMemory(nn.Module):
         self.AT = nn.Parameter((Ad - torch.eye(order, dtype=Ad.dtype)).T.float().contiguous(), requires_grad=trainable)
         self.BT = nn.Parameter(Bd.T.float().contiguous(), requires_grad=trainable)
         self._cache: dict = {}
+        self.m_to_m, self.u_to_m, self.last_product = WeightProduct(), WeightProduct(), WeightProduct()
 
     def step(self, m: Tensor, u: Tensor) -> Tensor:
         """``m + m (Abar - I)^T + u Bbar^T`` for ``m [B, d]``, ``u [B, 1]``."""
-        return m + m @ self.AT + u @ self.BT
+        return m + self.m_to_m(m, self.AT) + self.u_to_m(u, self.BT)
 
     def _key(self, *extra):
         return (self.AT._version, self.BT._version, self.AT.data_ptr(), self.AT.dtype, self.AT.device) + extra
@@ -172,7 +181,8 @@ class _LDNMemory(nn.Module):
         raise ValueError(f"memory mode must be one of {MEMORY_MODES + ('direct',)}, got {mode!r}")
 
     def last(self, u: Tensor) -> Tensor:
-        return causal_conv_last(u, self.impulse(u.shape[0]).to(u.dtype))
+        """Only the last state (:func:`causal_conv_last`), as one counted product ``u^T @ H`` flipped in time."""
+        return self.last_product(u.T, self.impulse(u.shape[0]).to(u.dtype).flip(0))
 
 
 class LMUState(NamedTuple):
@@ -226,6 +236,11 @@ class LMU(nn.Module):
         self.W_h = nn.Parameter(torch.zeros(hidden_size, hidden_size))
         self.W_m = nn.Parameter(keras_glorot_normal_(torch.empty(order, hidden_size), order, hidden_size, generator))
         self.memory = _LDNMemory(order, theta)
+        # every product with a weight matrix through a counted module (common.weight_product): op counts and energy
+        self.x_to_u, self.x_to_h = WeightProduct(), WeightProduct()
+        self.h_to_h, self.m_to_h = WeightProduct(), WeightProduct()
+        if memory_feedback:
+            self.h_to_u, self.m_to_u = WeightProduct(), WeightProduct()
         self.f = get_activation(activation)
         self.quantizer = QuantizingCell(activation, dt, initial_state=initial_state) if spiking else None
         self.u_quantizer: Optional[nn.Module] = None
@@ -256,13 +271,13 @@ class LMU(nn.Module):
         h, m, q, qu = state
         hs = []
         for xt in x.unbind(0):
-            u = xt @ self.e_x
+            u = self.x_to_u(xt, self.e_x)
             if self.memory_feedback:
-                u = u + h @ self.e_h + m @ self.e_m
+                u = u + self.h_to_u(h, self.e_h) + self.m_to_u(m, self.e_m)
             if self.u_quantizer is not None:
                 u, qu = self.u_quantizer(u, qu)
             m = self.memory.step(m, u)
-            h, q = self._hidden(xt @ self.W_x + h @ self.W_h + m @ self.W_m, q)
+            h, q = self._hidden(self.x_to_h(xt, self.W_x) + self.h_to_h(h, self.W_h) + self.m_to_h(m, self.W_m), q)
             hs.append(h)
         return torch.stack(hs), LMUState(h, m, q, qu)
 
@@ -270,7 +285,7 @@ class LMU(nn.Module):
                         qu: Optional[QuantizerState] = None) -> Tensor:
         """The memory ``[T, B, d]`` driven by the input alone (``memory_feedback=False``), in parallel (``qu``: the
         memory-input quantizer's initial voltage, ``[B, 1]``; its final one is left in ``u_quantizer.last_state``)."""
-        u = x @ self.e_x  # [T, B, 1]
+        u = self.x_to_u(x, self.e_x)  # [T, B, 1]
         if self.u_quantizer is not None:
             u = self.u_quantizer(u, v0=None if qu is None else qu.v)
         u = u[..., 0]
@@ -290,10 +305,10 @@ class LMU(nn.Module):
         mem = self.memory_sequence(x, m0, qu)
         if self.u_quantizer is not None:
             qu = self.u_quantizer.last_state
-        drive = x @ self.W_x + mem @ self.W_m  # [T, B, n]: one product over all steps
+        drive = self.x_to_h(x, self.W_x) + self.m_to_h(mem, self.W_m)  # [T, B, n]: one product over all steps
         hs = []
         for dr in drive.unbind(0):
-            h, q = self._hidden(dr + h @ self.W_h, q)
+            h, q = self._hidden(dr + self.h_to_h(h, self.W_h), q)
             hs.append(h)
         return torch.stack(hs), LMUState(h, mem[-1], q, qu)
 

@@ -61,6 +61,23 @@ class PSMNISTModel(nn.Module):
             nn.init.xavier_uniform_(self.readout.weight)
             nn.init.zeros_(self.readout.bias)
 
+    def graded_inputs(self) -> dict[str, nn.Module]:
+        """The counted products fed by a quantizer, name -> that quantizer (``OpsMonitor(graded=...)``: each input
+        of ``n`` spikes of height ``1/dt`` costs ``|n|`` ACs per output). The hybrid LMU: the quantized ``h`` feeds
+        ``h e_h``, ``h W_h`` and the readout; with ``quantize_u`` the quantized ``u`` feeds ``u Bbar^T``."""
+        out: dict[str, nn.Module] = {}
+        q = getattr(self.rnn, "quantizer", None)
+        if q is not None:
+            if self.kind == "lmu":
+                out["rnn.h_to_h"] = q
+                if self.rnn.memory_feedback:
+                    out["rnn.h_to_u"] = q
+            out["readout"] = q
+        qu = getattr(self.rnn, "u_quantizer", None)
+        if qu is not None:
+            out["rnn.memory.u_to_m"] = qu
+        return out
+
     def hidden_sequence(self, x: Tensor) -> Tensor:
         """``[T, B, hidden]``."""
         if self.kind == "lmu":
