@@ -59,6 +59,24 @@ def fmt_seeds(name: str, values: list, digits: int = 3) -> str:
     return fmt_value(name, st.mean, st.std, st.n, digits)
 
 
+def metric_values(results: list[dict], key: str) -> list[float]:
+    """The per-seed values of metric ``key`` over ``results`` (those that have it)."""
+    return [r["metrics"][key] for r in results if r.get("metrics", {}).get(key) is not None]
+
+
+def seeds_cell(results: list[dict], key: str, factor: float = 1.0) -> str:
+    """Mean ± std over seeds of metric ``key`` times ``factor`` (e.g. 1e-6: pJ -> µJ)."""
+    return fmt_seeds(key, [v * factor for v in metric_values(results, key)])
+
+
+def ratio_cell(results: list[dict], base: list[dict], key: str) -> str:
+    """Per-seed ratio ``results / base`` of metric ``key`` (seeds matched), mean ± std (``—`` without a match)."""
+    b = {r["seed"]: r["metrics"].get(key) for r in base}
+    vals = [r["metrics"][key] / b[r["seed"]] for r in results
+            if r["metrics"].get(key) is not None and b.get(r["seed"])]
+    return fmt_seeds("ratio", vals)
+
+
 def config_value(result: dict, *keys: str, default=None):
     """``result["config"][k0][k1]...``: a setting a result ran with (``default`` when any key is missing)."""
     d = result.get("config") or {}

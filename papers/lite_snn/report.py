@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from common.reporting.render import fmt_seeds, pyplot, runs_by_row, save_figure
+from common.reporting.render import fmt_seeds, metric_values, pyplot, ratio_cell, runs_by_row, save_figure, seeds_cell
 
 __all__ = ["render", "plot_bleu_vs_length"]
 
@@ -27,17 +27,8 @@ IMDB_VARIANTS = {"full": ("", "_cpu"), "mini": ("_mini",)}  # row-id suffixes of
 UJ = 1e-6  # pJ -> µJ
 
 
-def _values(rs: list[dict], key: str) -> list[float]:
-    return [r["metrics"][key] for r in rs if r.get("metrics", {}).get(key) is not None]
-
-
-def _cell(rs: list[dict], key: str, factor: float = 1.0) -> str:
-    """Mean ± std over seeds of ``key`` times ``factor`` (e.g. 1e-6: pJ -> µJ)."""
-    return fmt_seeds(key, [v * factor for v in _values(rs, key)])
-
-
 def _first(rs: list[dict], key: str) -> Optional[float]:
-    vs = _values(rs, key)
+    vs = metric_values(rs, key)
     return vs[0] if vs else None
 
 
@@ -49,16 +40,8 @@ def _lif_cells(rs: list[dict]) -> str:
     names = sorted({k.split("/")[2] for r in rs for k in r.get("metrics", {}) if k.startswith("test/lif/")})
     if not names:
         return "–"
-    return "; ".join(f"{n}: leak {fmt_seeds('leak', _values(rs, f'test/lif/{n}/leak'))}, "
-                     f"θ {fmt_seeds('threshold', _values(rs, f'test/lif/{n}/threshold'))}" for n in names)
-
-
-def _ratio_to(rs: list[dict], base: list[dict], key: str) -> str:
-    """Per-seed ratio ``rs / base`` of ``key`` (seeds matched), mean ± std."""
-    b = {r["seed"]: r["metrics"].get(key) for r in base}
-    vals = [r["metrics"][key] / b[r["seed"]] for r in rs
-            if r["metrics"].get(key) is not None and b.get(r["seed"])]
-    return fmt_seeds("ratio", vals)
+    return "; ".join(f"{n}: leak {fmt_seeds('leak', metric_values(rs, f'test/lif/{n}/leak'))}, "
+                     f"θ {fmt_seeds('threshold', metric_values(rs, f'test/lif/{n}/threshold'))}" for n in names)
 
 
 def _imdb(rows: dict, scale: str, sfx: str) -> list[str]:
@@ -76,8 +59,9 @@ def _imdb(rows: dict, scale: str, sfx: str) -> list[str]:
         rs = rows[f"imdb_{m}{sfx}"]
         params, total = _first(rs, "test/params"), _first(rs, "test/params_total")
         p = "–" if params is None else f"{params:,.0f}" + ("" if total is None else f" ({total:,.0f})")
-        out.append(f"| `imdb_{m}{sfx}` | {_cell(rs, 'test/acc')} | {p} | {_cell(rs, ENERGY, UJ)} | "
-                   f"{_cell(rs, ENERGY_NB, UJ)} | {_ratio_to(rs, lstm, ENERGY) if lstm else '–'} | {_lif_cells(rs)} |")
+        ratio = ratio_cell(rs, lstm, ENERGY) if lstm else "–"
+        out.append(f"| `imdb_{m}{sfx}` | {seeds_cell(rs, 'test/acc')} | {p} | {seeds_cell(rs, ENERGY, UJ)} | "
+                   f"{seeds_cell(rs, ENERGY_NB, UJ)} | {ratio} | {_lif_cells(rs)} |")
     return out + [""]
 
 
@@ -120,11 +104,12 @@ def _m30k(rows: dict, scale: str, plot_dir: Path, rel: str) -> list[str]:
     for m in present:
         rs = rows[f"m30k_{m}{sfx}"]
         params = _first(rs, "test/params")
-        out.append(f"| `m30k_{m}{sfx}` | {_cell(rs, 'test/bleu')} | {_cell(rs, 'test/bleu_beam')} | "
-                   + " | ".join(_cell(rs, f"test/bleu_len/{b}") for b in BUCKETS)
-                   + f" | {_cell(rs, 'test/bleu_len/long_minus_short')} | "
-                   f"{'–' if params is None else f'{params:,.0f}'} | {_cell(rs, ENERGY, UJ)} | {_cell(rs, ENERGY_NB, UJ)} |")
-        series[m] = [(sum(v) / len(v)) if (v := _values(rs, f"test/bleu_len/{b}")) else None for b in BUCKETS]
+        out.append(f"| `m30k_{m}{sfx}` | {seeds_cell(rs, 'test/bleu')} | {seeds_cell(rs, 'test/bleu_beam')} | "
+                   + " | ".join(seeds_cell(rs, f"test/bleu_len/{b}") for b in BUCKETS)
+                   + f" | {seeds_cell(rs, 'test/bleu_len/long_minus_short')} | "
+                   f"{'–' if params is None else f'{params:,.0f}'} | {seeds_cell(rs, ENERGY, UJ)} | "
+                   f"{seeds_cell(rs, ENERGY_NB, UJ)} |")
+        series[m] = [(sum(v) / len(v)) if (v := metric_values(rs, f"test/bleu_len/{b}")) else None for b in BUCKETS]
     out.append("")
     name = f"lite_snn_bleu_vs_length_{scale}.png"
     if plot_bleu_vs_length(series, Path(plot_dir) / name, f"Multi30k test2016 BLEU vs source length ({scale})"):

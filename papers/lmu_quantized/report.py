@@ -5,14 +5,16 @@ table of every form with and without the quantizer (median ms, ratio to the step
 sweep, the plot ``plot_dir/lmu_speed_vs_T.png`` of time vs sequence length, linked as ``rel/lmu_speed_vs_T.png``.
 The hybrid rows' dt sweeps (``extras["dt_sweep"]``, papers/lmu_quantized/pipeline.py) give a table per row of
 accuracy and bits against dt (mean ± std over seeds) and the plot ``plot_dir/lmu_dt_<row>.png``. The rows and claims
-are rendered by the common report.
+are rendered by the common report. The energy table (per scale) gives every row's ops and energy per sample in both
+conventions (``test/energy/*``: the tested model counted on the first test batch, papers/lmu_quantized/pipeline.py)
+and its ratio to the LSTM row of the same scale, seed for seed.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Optional
 
-from common.reporting.render import fmt_seeds, pyplot, runs_by_row, save_figure
+from common.reporting.render import fmt_seeds, pyplot, ratio_cell, runs_by_row, save_figure, seeds_cell
 
 __all__ = ["render", "BENCH", "PLOT", "LABELS"]
 
@@ -69,10 +71,7 @@ def _bench(bench: Optional[dict], plot_dir: Path, rel: str) -> list[str]:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        plot_dir = Path(plot_dir)
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        fig.savefig(plot_dir / PLOT, dpi=120, metadata={"Software": None})
-        plt.close(fig)
+        save_figure(fig, Path(plot_dir) / PLOT)
         out += [f"![LMU time vs sequence length]({rel}/{PLOT})", ""]
     return out
 
@@ -142,11 +141,49 @@ def _parallel_seeds(results: list[dict]) -> list[str]:
     return out + ["", DEAD_U, ""]
 
 
+ENERGY_MODELS = ("lmu", "hybrid", "hybrid_u", "lstm", "gru", "parallel")
+E = "test/energy/"
+UJ = 1e-6  # pJ -> µJ
+ENERGY_NOTE = ("Per psMNIST sample (784 steps), counted on the tested model over the first 500 test sequences "
+               "(`energy_batches`). Papers' convention: a product with an analog input is a MAC (4.6 pJ), one with "
+               "spikes an AC (0.9 pJ) per spike and output, a graded input of n spikes |n| ACs; NeuroBench: effective "
+               "ops from the non-zero inputs and weights. Every weight product of the LMU is counted, the frozen "
+               "memory update m (Abar − I)ᵀ (order² MACs per step) included; the hybrid's quantized h makes its "
+               "products (h e_h, h W_h, the readout) ACs, while the memory and m W_m stay dense MACs. Ratios to the "
+               "LSTM of the same scale, seed for seed.")
+
+
+def _energy(results: list[dict]) -> list[str]:
+    out = []
+    for scale in ("full", "mini"):
+        sfx = "" if scale == "full" else f"_{scale}"
+        rows = runs_by_row([r for r in results if r.get("paper") == "lmu_quantized"], scale)
+        present = [m for m in ENERGY_MODELS if any(E + "energy_pj" in r.get("metrics", {})
+                                                   for r in rows.get(f"{m}{sfx}", []))]
+        if not present:
+            continue
+        lstm = rows.get(f"lstm{sfx}", [])
+        out += [f"**Scale {scale}**", "",
+                "| row | test acc | MACs | ACs | energy µJ (papers) | / LSTM | energy µJ (NeuroBench) | / LSTM |",
+                "|---|---|---|---|---|---|---|---|"]
+        for m in present:
+            rs = rows[f"{m}{sfx}"]
+            out.append(f"| `{m}{sfx}` | {seeds_cell(rs, 'test/acc')} | {seeds_cell(rs, E + 'macs')} | "
+                       f"{seeds_cell(rs, E + 'acs')} | {seeds_cell(rs, E + 'energy_pj', UJ)} | "
+                       f"{ratio_cell(rs, lstm, E + 'energy_pj')} | {seeds_cell(rs, E + 'energy_nb_pj', UJ)} | "
+                       f"{ratio_cell(rs, lstm, E + 'energy_nb_pj')} |")
+        out.append("")
+    return out + [ENERGY_NOTE, ""] if out else []
+
+
 def render(results: list[dict], plot_dir: Path, rel: str, benches: Optional[dict] = None) -> str:
     lines = []
     par = _parallel_seeds(results)
     if par:
         lines += ["#### Fully parallel LMU: every seed", ""] + par
+    energy = _energy(results)
+    if energy:
+        lines += ["#### Ops and energy per sample (measured here)", ""] + energy
     sweep = _dt_sweep(results, Path(plot_dir), rel)
     if sweep:
         lines += ["#### Accuracy and bits against dt (hybrid rows, measured here)", ""] + sweep

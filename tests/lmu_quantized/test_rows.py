@@ -91,7 +91,10 @@ def test_row_runs_at_smoke(row, tmp_path, no_git):
     res = run_smoke_row("lmu_quantized", row, tmp_path)
     met = res["metrics"]
     assert 0.0 <= met["test/acc"] <= 1.0
+    # every row counts the tested model's ops on the first test batch (pipeline: energy_batches)
+    assert met["test/energy/energy_pj"] > 0 and met["test/energy/samples"] == 4 and res["extras"]["energy"]["layers"]
     if row.startswith("hybrid"):
+        assert met["test/energy/acs"] > 0  # the quantized h feeds ACs
         assert met["test/dt"] == pytest.approx(4.0)
         assert 0 < met["test/bits/bits_per_neuron_step"] <= 4 and met["test/bits/significant_bits_per_multiply"] >= 1
         # the dt sweep re-evaluates the tested model: at the trained dt, on the same (one-batch) test set and
