@@ -123,6 +123,10 @@ def test_claims_evaluate_on_synthetic_results():
     assert evaluate(claims["significant_bits"], vals).verdict == NOT_REPRODUCED
     assert evaluate(claims["lmu_2019"], vals).verdict == REPRODUCED
     assert evaluate(claims["hybrid_beats_lstm_mini"], vals).verdict == NOT_TESTABLE
+    assert evaluate(claims["activity_bits_mini"], vals).verdict == NOT_TESTABLE  # reads hybrid_mini only
+    mini = {"hybrid_mini": [{"test/bits/bits_per_neuron_step": 1.3, "test/bits/significant_bits_per_multiply": 1.4}]}
+    assert evaluate(claims["activity_bits_mini"], mini).verdict == REPRODUCED
+    assert evaluate(claims["significant_bits_mini"], mini).verdict == NOT_REPRODUCED
     case = {"T": 784, "batch": 100}
     bench = {"lmu_speed": {"cases": [{"impl": "step", "spiking": False, "ratio_vs_step": 1.0, **case},
                                      {"impl": "parallel_fft", "spiking": False, "ratio_vs_step": 250.0, **case},
