@@ -141,7 +141,7 @@ def _parallel_seeds(results: list[dict]) -> list[str]:
     return out + ["", DEAD_U, ""]
 
 
-ENERGY_MODELS = ("lmu", "hybrid", "hybrid_u", "lstm", "gru", "parallel")
+ENERGY_MODELS = ("lmu", "hybrid", "hybrid_u", "hybrid_dt1", "lstm", "gru", "parallel", "parallel_u_identity")
 E = "test/energy/"
 UJ = 1e-6  # pJ -> µJ
 ENERGY_NOTE = ("Per psMNIST sample (784 steps), counted on the tested model over the first 500 test sequences "

@@ -41,6 +41,10 @@ ROWS = [
     *[_row(f"{k}_mini", ARCH[k], {"test/acc": None}, MINI_SRC, MINI, "mini") for k in ARCH],
     _row("hybrid_u_mini", ARCH["hybrid"] + ", the memory input u quantized too (quantize_u)", {"test/acc": None},
          MINI_SRC, MINI, "mini_ablation"),
+    _row("hybrid_dt1_mini", ARCH["hybrid"] + ", annealed to dt = 1 instead of 4", {"test/acc": None}, MINI_SRC, MINI,
+         "mini_ablation"),
+    _row("parallel_u_identity", ARCH["parallel"] + ", memory input u = w x + b (no ReLU)", {"test/acc": None},
+         "ablation of the port's u = ReLU(w x + b) (dead for 3/8 of seeds); no reported value", FULL, "full_ablation"),
 ]
 
 register_paper(

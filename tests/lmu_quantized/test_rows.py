@@ -31,7 +31,7 @@ def test_every_config_is_registered_and_claims_name_rows():
     p = get_paper("lmu_quantized")
     assert set(ROWS) == set(p.rows)
     assert {r.id for r in p.rows_for("mini")} == {f"{k}_mini" for k in ("lmu", "hybrid", "lstm", "gru", "parallel",
-                                                                       "hybrid_u")}
+                                                                       "hybrid_u", "hybrid_dt1")}
     assert {c.id for c in p.claims} >= {"hybrid_beats_lstm", "hybrid_beats_gru", "activity_bits", "significant_bits",
                                         "lmu_2019", "parallel_speedup"}
 
@@ -95,15 +95,16 @@ def test_row_runs_at_smoke(row, tmp_path, no_git):
     assert met["test/energy/energy_pj"] > 0 and met["test/energy/samples"] == 4 and res["extras"]["energy"]["layers"]
     if row.startswith("hybrid"):
         assert met["test/energy/acs"] > 0  # the quantized h feeds ACs
-        assert met["test/dt"] == pytest.approx(4.0)
+        trained = 1.0 if "dt1" in row else 4.0
+        assert met["test/dt"] == pytest.approx(trained)
         assert 0 < met["test/bits/bits_per_neuron_step"] <= 4 and met["test/bits/significant_bits_per_multiply"] >= 1
         # the dt sweep re-evaluates the tested model: at the trained dt, on the same (one-batch) test set and
         # evaluation draws, it must give the test metrics; far above it, nearly every neuron-step sends spikes
         sweep = {p["dt"]: p for p in res["extras"]["dt_sweep"]}
-        assert list(sweep) == [1000.0, 4.0] and sweep[4.0]["n"] == 4
-        assert sweep[4.0]["acc"] == pytest.approx(met["test/acc"])
-        assert sweep[4.0]["bits_per_neuron_step"] == pytest.approx(met["test/bits/bits_per_neuron_step"], rel=1e-5)
-        assert sweep[1000.0]["spikes_per_neuron_step"] > sweep[4.0]["spikes_per_neuron_step"]
+        assert list(sweep) == [1000.0, trained] and sweep[trained]["n"] == 4
+        assert sweep[trained]["acc"] == pytest.approx(met["test/acc"])
+        assert sweep[trained]["bits_per_neuron_step"] == pytest.approx(met["test/bits/bits_per_neuron_step"], rel=1e-5)
+        assert sweep[1000.0]["spikes_per_neuron_step"] > sweep[trained]["spikes_per_neuron_step"]
     else:
         assert not any(k.startswith("test/bits/") for k in met)
 
