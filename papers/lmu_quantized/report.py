@@ -124,7 +124,8 @@ DEAD_U = ("A seed whose test loss stays at ln 10 ≈ 2.30 never trained: the por
           "comes from a 1 → 1 Linear with PyTorch's default init w, b ~ U(-1, 1), so for pixels x in [0, 1] it is 0 "
           "everywhere when b < 0 and w + b < 0 (probability 3/8 over seeds); the memory then gets no input and no "
           "gradient reaches the encoder. This is hrshtv/pytorch-lmu's design as ported, kept as it is "
-          "(papers/lmu_quantized/README.md).")
+          "(papers/lmu_quantized/README.md); the ablation row `parallel_u_identity` (u = w x + b, no ReLU) tests "
+          "this explanation on the same seeds.")
 
 
 def _parallel_seeds(results: list[dict]) -> list[str]:
