@@ -63,3 +63,9 @@ def test_report_renders_the_dt_sweep_table_and_plot(tmp_path):
     assert "| 4 | 81.00 ± 1.41 % (n=2)" in text  # mean ± std over the seeds, per dt
     assert "lmu_mini" not in text  # rows without a sweep are not in this section
     assert (tmp_path / "lmu_dt_hybrid_mini.png").is_file()
+    assert "⚠" not in text
+    early = run(2, 0.7)
+    early["metrics"]["test/dt"] = 32.7
+    early["config"] = {"callbacks": {"dt": {"dt_end": 4.0}}}
+    assert "⚠ seed 2 was tested at dt = 32.7, not at its schedule's final dt = 4" in render([early], tmp_path,
+                                                                                            "plots", {})
