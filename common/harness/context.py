@@ -74,8 +74,13 @@ class RunContext:
     def trainer(self, stage_dir: Path, name: str, monitor: Optional[str] = "val/acc", **overrides) -> L.Trainer:
         cfg = self.cfg
         ckpt_dir = Path(stage_dir) / "checkpoints"
+        # last.ckpt has its own callback: Lightning's save_last=True writes it only when the monitored
+        # checkpoint is saved in the same step, so it would stay at the best epoch whenever the last epoch is
+        # worse (test_ckpt=last would test the best weights, a resume would restart from the best epoch).
         callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max",
-                                     save_last=True, save_top_k=1 if monitor else 0)]
+                                     save_top_k=1 if monitor else 0),
+                     ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
+                                     enable_version_counter=False)]
         callbacks.append(EpochTimer())
         for cb in (cfg.get("callbacks") or {}).values():
             if cb is not None:
@@ -109,6 +114,7 @@ class RunContext:
         ckpt = broadcast(ckpt)  # under DDP rank 0 decides (another rank might see a checkpoint it writes)
         if ckpt:
             self.log(f"resuming from {ckpt}")
+            self.extras.setdefault("resumed_from", {})[Path(stage_dir).name] = ckpt
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
         register_launched(trainer)  # rank 0 waits for the processes DDP started at the end of the command
         timer = next((c for c in trainer.callbacks if isinstance(c, EpochTimer)), None)

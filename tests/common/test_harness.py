@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import lightning as L
 import torch
 import yaml
 from omegaconf import OmegaConf
@@ -231,18 +232,30 @@ def test_a_reused_stage_reports_the_code_that_made_it(tmp_path):
     assert merge_stage_code(today, [("ann", None)])["<stage ann: code not recorded>"] == "unknown"
 
 
-@pytest.mark.xfail(strict=True, reason="Lightning 2.6 writes last.ckpt only when a top-k checkpoint is saved at the "
-                   "same step: with the harness's ModelCheckpoint(monitor='val/acc', save_top_k=1, save_last=True), "
-                   "last.ckpt stays at the best-val epoch when the last epoch does not improve, so test_ckpt=last "
-                   "tests the best-val weights (found in lmu_quantized hybrid_dt1_mini, 2026-12-02). The fix "
-                   "(common/harness/context.py) marks every committed result stale: planned with reruns")
-def test_last_checkpoint_holds_the_final_epoch_when_validation_gets_worse(tmp_path):
-    import lightning as L
+class _Loaders(L.LightningDataModule):
+    """One loader for every split."""
 
+    def __init__(self, loader):
+        super().__init__()
+        self.loader = loader
+
+    def train_dataloader(self):
+        return self.loader
+
+    def val_dataloader(self):
+        return self.loader
+
+
+def test_last_checkpoint_holds_the_final_epoch_when_validation_gets_worse(tmp_path):
     class Module(L.LightningModule):
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
+
+            self.epochs_run = 0
+
+        def on_train_epoch_start(self):
+            self.epochs_run += 1
 
         def training_step(self, batch, batch_idx):
             return (self.w - 1.0).pow(2).sum()
@@ -264,3 +277,10 @@ def test_last_checkpoint_holds_the_final_epoch_when_validation_gets_worse(tmp_pa
     last = torch.load(tmp_path / "stage" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert best["epoch"] == 0
     assert last["epoch"] == 2
+    # a resumed run continues after the last epoch, not after the best one, and the result records the resume
+    stage = tmp_path / "stage"
+    resumed = Module()
+    trainer = ctx.trainer(stage, "t", max_epochs=4)
+    ctx.fit(trainer, resumed, _Loaders(loader), stage)
+    assert resumed.epochs_run == 1
+    assert ctx.extras["resumed_from"] == {"stage": str(stage / "checkpoints" / "last.ckpt")}
