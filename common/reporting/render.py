@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 from ..claims import INCONCLUSIVE, NOT_REPRODUCED, NOT_TESTABLE, REPRODUCED, Verdict, evaluate, fmt_value, seed_stats
 from ..registry import Paper, get_paper, list_papers
-from .stale import stale_reason
+from .stale import ACCEPTED_CHANGES, accepted_for, stale_reason
 
 PCT_METRICS = ("acc",)  # metric names whose values are fractions shown as %
 VERDICT_MARK = {REPRODUCED: "✅ reproduced", NOT_REPRODUCED: "❌ not reproduced", INCONCLUSIVE: "❔ inconclusive",
@@ -166,6 +166,7 @@ class PaperReport:
     results: list[dict]
     verdicts: list[Verdict]
     stale: dict = field(default_factory=dict)  # result _path -> reason ("" = fresh)
+    accepted: dict = field(default_factory=dict)  # result _path -> accepted changes that keep it fresh
 
     def stale_rows(self) -> dict[str, str]:
         """Row id -> the reason of its first stale result file."""
@@ -204,7 +205,8 @@ def build_reports(results_dir: Path, bench_dir: Path, repo: Optional[Path]) -> l
     for name in names:
         paper, results = get_paper(name), grouped.get(name, [])
         stale = {r["_path"]: stale_reason(r, names, repo) for r in results} if repo is not None else {}
-        reports.append(PaperReport(paper, results, paper_verdicts(paper, results, benches), stale))
+        accepted = {r["_path"]: accepted_for(r, repo) for r in results if not stale[r["_path"]]} if repo else {}
+        reports.append(PaperReport(paper, results, paper_verdicts(paper, results, benches), stale, accepted))
     return reports
 
 
@@ -359,10 +361,35 @@ def render_results(reports: list[PaperReport], plot_dir: Path, rel: str, benches
         out.append(f"| [{rep.paper.name}](#{rep.paper.name}) | {len(rep.paper.rows)} | {len(rs)} | "
                    f"{', '.join(sorted({r['scale'] for r in rs})) or '—'} |")
     out.append("")
+    out += _accepted_section(reports)
     for rep in reports:
         out.append(render_paper(rep, plot_dir, rel, benches))
     out += [s.strip() + "\n" for s in extra_sections if s]
     return "\n".join(out)
+
+
+def _accepted_section(reports: list[PaperReport]) -> list[str]:
+    """The source changes accepted without a rerun (``results/accepted_changes.yaml``), each with its reason
+    and the result files it keeps fresh."""
+    kept: dict[tuple, tuple[dict, list[str]]] = {}
+    for rep in reports:
+        for r in rep.results:
+            for e in rep.accepted.get(r.get("_path"), []):
+                key = (e["path"], e["old"], e["new"])
+                kept.setdefault(key, (e, []))[1].append(f"{rep.paper.name}/{r['row']['id']}")
+    if not kept:
+        return []
+    out = ["## Source changes accepted without a rerun", "",
+           f"A change shown not to alter some results keeps them fresh (`{ACCEPTED_CHANGES}`); the results it does "
+           "not cover were rerun or are marked stale.", "",
+           "| file | commit | not for | result files kept fresh | why they cannot differ |", "|---|---|---|---|---|"]
+    for (path, _, _), (e, rows) in kept.items():
+        not_for = ", ".join(f"{k}={v}" for k, v in e["not_for"].items()) or "—"
+        papers = sorted({r.split("/")[0] for r in rows})
+        reason = " ".join(str(e["reason"]).split())
+        out.append(f"| `{path}` | `{str(e['commit'])[:10]}` | {not_for} | {len(rows)} ({', '.join(papers)}) | "
+                   f"{reason} |")
+    return out + [""]
 
 
 def render_bench(renderer_path: str, data: Optional[dict], *args) -> str:

@@ -11,6 +11,12 @@ lists a file under the paths that affect its paper's results (:func:`result_path
 unknown or not in this repository's history (then HEAD cannot be shown to produce it). Uncommitted changes
 are not looked at: the result file records ``dirty`` for those.
 
+A change shown not to alter some results can be **accepted** for them instead of rerunning them: an entry of
+``results/accepted_changes.yaml`` (:func:`load_accepted`) names the file, its blob before and after, the results
+it does not cover (``not_for``: config values, e.g. ``{test_ckpt: last}``) and why. A recorded blob is then
+current when a chain of applicable entries (each bridged by :func:`same_behaviour`) leads from it to HEAD's blob.
+RESULTS.md lists every accepted change with its reason and the results it kept fresh (``accepted_for``).
+
 The recorder keeps every config of the paper (its ``configs/<paper>/`` and ``configs/experiment/<paper>/``
 folders). Of those, only the files in the row's own defaults chain can change its composed config — the row's
 experiment file and what its ``defaults`` name, followed recursively (:func:`row_config_files`) — so a changed
@@ -27,7 +33,10 @@ from typing import Optional, Sequence
 
 import yaml
 
-__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason", "row_config_files", "same_behaviour"]
+__all__ = ["result_paths", "changed_since", "changed_sources", "stale_reason", "row_config_files", "same_behaviour",
+           "ACCEPTED_CHANGES", "load_accepted", "accepted_for"]
+
+ACCEPTED_CHANGES = "results/accepted_changes.yaml"  # under the repository root
 
 
 def result_paths(paper: str, papers: Sequence[str]) -> tuple[str, ...]:
@@ -122,15 +131,84 @@ def same_behaviour(repo: Path, path: str, old_sha: str, new_sha: str) -> bool:
     return a is not None and a == b
 
 
-def changed_sources(repo: Path, sources: dict) -> Optional[tuple[str, ...]]:
+def _same(repo: Path, path: str, a: str, b: str) -> bool:
+    return a == b or same_behaviour(repo, path, a, b)
+
+
+def changed_sources(repo: Path, sources: dict, result: Optional[dict] = None) -> Optional[tuple[str, ...]]:
     """The recorded source files whose content at HEAD differs (or that HEAD no longer has) other than in
-    comments and docstrings (:func:`same_behaviour`), sorted; ``None`` when ``repo`` is not a git checkout."""
+    comments and docstrings (:func:`same_behaviour`) or by changes accepted for ``result``
+    (:func:`accepted_for`), sorted; ``None`` when ``repo`` is not a git checkout."""
     head = _git(repo, "rev-parse", "HEAD")
     if head.returncode != 0:
         return None
     blobs = _head_blobs(Path(repo), head.stdout.strip())
+    accepted = load_accepted(Path(repo)) if result is not None else []
     return tuple(sorted(p for p, sha in sources.items()
-                        if blobs.get(p) != sha and not (p in blobs and same_behaviour(Path(repo), p, sha, blobs[p]))))
+                        if p not in blobs or not (_same(Path(repo), p, sha, blobs[p])
+                                                  or _accepted_chain(Path(repo), p, sha, blobs[p], result, accepted))))
+
+
+def load_accepted(repo: Path) -> list[dict]:
+    """The entries of ``results/accepted_changes.yaml`` (none when the file is absent): each a dict with
+    ``path``, ``old`` and ``new`` (git blob ids of ``path``), ``commit`` (the commit that made the change),
+    ``not_for`` (config values of the results it does not cover; ``{}``: it covers every result) and ``reason``.
+    A malformed entry is an error."""
+    f = Path(repo) / ACCEPTED_CHANGES
+    if not f.is_file():
+        return []
+    entries = yaml.safe_load(f.read_text()) or []
+    need = {"path", "old", "new", "commit", "not_for", "reason"}
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or need - set(e) or not isinstance(e["not_for"], dict):
+            raise ValueError(f"{ACCEPTED_CHANGES} entry {i}: needs the keys {sorted(need)} (not_for a mapping), "
+                             f"got {e!r}")
+    return entries
+
+
+def _applies(entry: dict, result: dict) -> bool:
+    """Whether ``entry`` covers ``result``: not when the result's config has every value of ``not_for``
+    (a key the config lacks counts as ``None``)."""
+    not_for = entry["not_for"]
+    config = result.get("config") or {}
+    return not (not_for and all(config.get(k) == v for k, v in not_for.items()))
+
+
+def _accepted_chain(repo: Path, path: str, old: str, head: str, result: Optional[dict], entries: list[dict]) -> bool:
+    """A chain of entries for ``path`` that cover ``result`` leads from blob ``old`` to blob ``head``."""
+    if result is None:
+        return False
+    todo, seen = [old], set()
+    while todo:
+        blob = todo.pop()
+        if blob in seen:
+            continue
+        seen.add(blob)
+        if _same(repo, path, blob, head):
+            return True
+        todo += [e["new"] for e in entries
+                 if e["path"] == path and _applies(e, result) and _same(repo, path, blob, e["old"])]
+    return False
+
+
+def accepted_for(result: dict, repo: Path) -> list[dict]:
+    """The accepted changes (entries of :func:`load_accepted`) that keep ``result`` fresh: those on a chain
+    from a recorded blob that differs from HEAD's."""
+    head = _git(repo, "rev-parse", "HEAD")
+    sources = (result.get("provenance") or {}).get("sources") or {}
+    if head.returncode != 0 or not sources:
+        return []
+    blobs, entries = _head_blobs(Path(repo), head.stdout.strip()), load_accepted(Path(repo))
+    used = []
+    for p, sha in sources.items():
+        if p not in blobs or _same(Path(repo), p, sha, blobs[p]):
+            continue
+        for e in entries:
+            if (e["path"] == p and _applies(e, result) and e not in used
+                    and _accepted_chain(Path(repo), p, sha, e["old"], result, entries)
+                    and _accepted_chain(Path(repo), p, e["new"], blobs[p], result, entries)):
+                used.append(e)
+    return used
 
 
 def _defaults(path: Path) -> list[str]:
@@ -185,7 +263,7 @@ def stale_reason(result: dict, papers: Sequence[str], repo: Path) -> str:
     prov = result.get("provenance") or {}
     commit = (prov.get("git") or {}).get("commit")
     if prov.get("sources"):
-        changed = changed_sources(Path(repo), prov["sources"])
+        changed = changed_sources(Path(repo), prov["sources"], result)
         if changed is None:
             return "not in a git checkout: its source files cannot be compared with HEAD"
     else:

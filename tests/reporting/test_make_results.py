@@ -8,7 +8,7 @@ import pytest
 from common.claims import Claim, Compare, M, evaluate
 from common.harness.results import load_results
 from common.registry import Paper, Row
-from common.reporting.render import PaperReport, render_bench, render_paper
+from common.reporting.render import PaperReport, _accepted_section, render_bench, render_paper
 
 from ._synth import REPO, write_fake_results, write_result
 
@@ -52,6 +52,14 @@ def test_row_table_shows_mean_std_and_n_and_stale_rows(tmp_path):
     prov = text.split("### Provenance")[1].splitlines()
     assert sum("| ⚠ stale |" in line for line in prov) == 3  # one line per result file: mini_b's three
     assert sum("| fresh |" in line for line in prov) == 3
+    # a change accepted for mini_a's results (results/accepted_changes.yaml) is listed with its reason and count
+    entry = {"path": "common/h.py", "old": "a", "new": "b", "commit": "c0ffee1234", "not_for": {"test_ckpt": "last"},
+             "reason": "only\n  last.ckpt differs"}
+    rep.accepted = {r["_path"]: [entry] for r in results if r["row"]["id"] == "mini_a"}
+    section = "\n".join(_accepted_section([rep]))
+    assert ("| `common/h.py` | `c0ffee1234` | test_ckpt=last | 3 (zz_local) | only last.ckpt differs |"
+            in section)
+    assert _accepted_section([PaperReport(paper, results, [], stale)]) == []
 
 
 def test_a_failing_renderer_fails_make_results(tmp_path, monkeypatch):

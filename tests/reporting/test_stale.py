@@ -136,3 +136,45 @@ def test_comment_and_docstring_changes_leave_a_result_fresh(tmp_path):
     assert "`configs/data/d.yaml`" in stale_reason(result, ["p"], repo)
     _commit(repo, {"configs/data/d.yaml": "# @package _global_\nmodel: {hidden: 9}\n"}, "data")
     assert "`configs/data/d.yaml`" in stale_reason(result, ["p"], repo)
+
+
+def test_an_accepted_change_keeps_only_the_results_it_covers_fresh(tmp_path):
+    """An entry of results/accepted_changes.yaml bridges its file's old blob to its new one for the results its
+    ``not_for`` does not name; chains of entries compose; any other change still makes the result stale."""
+    import pytest
+    import yaml
+
+    from common.harness.provenance import blob_sha
+    from common.reporting.stale import ACCEPTED_CHANGES, accepted_for, load_accepted
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    c0 = _commit(repo, {"common/h.py": "a = 1\n"}, "start")
+    old = blob_sha(repo / "common/h.py")
+    best, last = ({"paper": "p", "config": {"test_ckpt": ckpt},
+                   "provenance": {"git": {"commit": c0}, "sources": {"common/h.py": old}}} for ckpt in ("best", "last"))
+    _commit(repo, {"common/h.py": "a = 2\n"}, "change")
+    new = blob_sha(repo / "common/h.py")
+    assert stale_reason(best, ["p"], repo) and stale_reason(last, ["p"], repo)
+
+    entry = {"path": "common/h.py", "old": old, "new": new, "commit": "c1", "not_for": {"test_ckpt": "last"},
+             "reason": "only last differs"}
+    _commit(repo, {ACCEPTED_CHANGES: yaml.safe_dump([entry])}, "accept")
+    assert stale_reason(best, ["p"], repo) == ""
+    assert "`common/h.py`" in stale_reason(last, ["p"], repo)
+    assert accepted_for(best, repo) == [entry] and accepted_for(last, repo) == []
+    assert stale_reason({**best, "config": {}}, ["p"], repo) == ""  # no test_ckpt in the config: not excluded
+
+    # a later change: stale again, until a second entry continues the chain (a docstring-only step is no change)
+    _commit(repo, {"common/h.py": "a = 3\n"}, "again")
+    assert "`common/h.py`" in stale_reason(best, ["p"], repo)
+    second = {**entry, "old": new, "new": blob_sha(repo / "common/h.py"), "commit": "c2", "not_for": {}}
+    _commit(repo, {ACCEPTED_CHANGES: yaml.safe_dump([entry, second]), "common/h.py": '"""Doc."""\na = 3\n'}, "chain")
+    assert stale_reason(best, ["p"], repo) == ""
+    assert "`common/h.py`" in stale_reason(last, ["p"], repo)  # the first step never covered it
+    assert accepted_for(best, repo) == [entry, second]
+
+    (repo / ACCEPTED_CHANGES).write_text(yaml.safe_dump([{"path": "common/h.py", "old": old}]))
+    with pytest.raises(ValueError, match="entry 0"):
+        load_accepted(repo)
