@@ -24,7 +24,8 @@ if [ "${NIGHTLY_SKIP_RUNS:-0}" != 1 ]; then
   for paper in $papers; do
     echo "=== $paper (scale=mini, every seed)"
     python scripts/reproduce.py paper="$paper" scale=mini \
-        paths.results_dir="$out/results" paths.runs_dir="$out/runs" || status=1
+        paths.results_dir="$out/results" paths.runs_dir="$out/runs" trainer.enable_progress_bar=false \
+        '+callbacks.progress={_target_: common.lightning.progress.ProgressLog}' || status=1
   done
 fi
 
