@@ -84,7 +84,7 @@ DT_COLUMNS = (("acc", "test/acc", "accuracy"), ("bits_per_neuron_step", "bits", 
 
 def _off_schedule(runs: list[dict]) -> list[str]:
     """A warning per seed tested at another dt than its schedule's end (a checkpoint from before the end of the
-    anneal: the last.ckpt harness bug, tests/common/test_harness.py)."""
+    anneal, as the last.ckpt harness bug fixed at b87f5bd gave: tests/common/test_harness.py)."""
     out = []
     for r in runs:
         end, tested = config_value(r, "callbacks", "dt", "dt_end"), r["metrics"].get("test/dt")
