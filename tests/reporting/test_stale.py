@@ -178,3 +178,17 @@ def test_an_accepted_change_keeps_only_the_results_it_covers_fresh(tmp_path):
     (repo / ACCEPTED_CHANGES).write_text(yaml.safe_dump([{"path": "common/h.py", "old": old}]))
     with pytest.raises(ValueError, match="entry 0"):
         load_accepted(repo)
+
+
+def test_the_committed_ledger_names_real_blobs_and_commits():
+    """Every entry of results/accepted_changes.yaml: its ``new`` blob is its file at its commit, and its ``old``
+    blob is the file at the commit's parent (a typo would silently keep results fresh or stale)."""
+    from pathlib import Path
+
+    from common.reporting.stale import load_accepted
+
+    repo = Path(__file__).resolve().parents[2]
+    for e in load_accepted(repo):
+        assert _git(repo, "rev-parse", f"{e['commit']}:{e['path']}") == e["new"], e
+        assert _git(repo, "rev-parse", f"{e['commit']}^:{e['path']}") == e["old"], e
+        assert len(" ".join(str(e["reason"]).split())) > 40  # a reason, not a placeholder
