@@ -76,11 +76,12 @@ class RunContext:
         ckpt_dir = Path(stage_dir) / "checkpoints"
         # last.ckpt has its own callback: Lightning's save_last=True writes it only when the monitored
         # checkpoint is saved in the same step, so it would stay at the best epoch whenever the last epoch is
-        # worse (test_ckpt=last would test the best weights, a resume would restart from the best epoch).
+        # worse (test_ckpt=last would test the best weights, a resume would restart from the best epoch). It saves
+        # at every training epoch's end (after that epoch's validation), also when validation is rarer.
         callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max",
                                      save_top_k=1 if monitor else 0),
                      ModelCheckpoint(dirpath=ckpt_dir, filename="last", monitor=None, save_top_k=1,
-                                     enable_version_counter=False)]
+                                     enable_version_counter=False, save_on_train_epoch_end=True)]
         callbacks.append(EpochTimer())
         for cb in (cfg.get("callbacks") or {}).values():
             if cb is not None:
