@@ -57,18 +57,22 @@ class ProgressLog(L.Callback):
                 out.append(f"{name} {float(value):.4g}")
         return ", ".join(out)
 
+    @staticmethod
+    def _total(trainer: L.Trainer) -> Optional[int]:
+        return trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+
     def _left(self, trainer: L.Trainer, done_fraction_of_epoch: float) -> str:
         """Elapsed time and the time left at this fit's mean pace so far."""
         elapsed = time.perf_counter() - (self._t0 or time.perf_counter())
         done = self._epochs_done + done_fraction_of_epoch
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else None
+        total = self._total(trainer)
         if total is None or done <= 0:
             return f"{format_seconds(elapsed)} elapsed"
         remaining = total - trainer.current_epoch - done_fraction_of_epoch
         return f"{format_seconds(elapsed)} elapsed, ~{format_seconds(elapsed / done * max(remaining, 0))} left"
 
     def _where(self, trainer: L.Trainer) -> str:
-        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        total = self._total(trainer) or "?"
         return f"[{Path(trainer.default_root_dir).name}] epoch {trainer.current_epoch + 1}/{total}"
 
     def on_fit_start(self, trainer, pl_module) -> None:

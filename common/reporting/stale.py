@@ -143,10 +143,9 @@ def changed_sources(repo: Path, sources: dict, result: Optional[dict] = None) ->
     if head.returncode != 0:
         return None
     blobs = _head_blobs(Path(repo), head.stdout.strip())
-    accepted = load_accepted(Path(repo)) if result is not None else []
+    entries = load_accepted(Path(repo)) if result is not None else []
     return tuple(sorted(p for p, sha in sources.items()
-                        if p not in blobs or not (_same(Path(repo), p, sha, blobs[p])
-                                                  or _accepted_chain(Path(repo), p, sha, blobs[p], result, accepted))))
+                        if p not in blobs or _accepted_path(Path(repo), p, sha, blobs[p], result, entries) is None))
 
 
 def load_accepted(repo: Path) -> list[dict]:
@@ -174,26 +173,26 @@ def _applies(entry: dict, result: dict) -> bool:
     return not (not_for and all(config.get(k) == v for k, v in not_for.items()))
 
 
-def _accepted_chain(repo: Path, path: str, old: str, head: str, result: Optional[dict], entries: list[dict]) -> bool:
-    """A chain of entries for ``path`` that cover ``result`` leads from blob ``old`` to blob ``head``."""
-    if result is None:
-        return False
-    todo, seen = [old], set()
+def _accepted_path(repo: Path, path: str, old: str, head: str, result: Optional[dict],
+                   entries: list[dict]) -> Optional[list[dict]]:
+    """The entries of a chain for ``path`` that cover ``result`` and lead from blob ``old`` to blob ``head``
+    (``[]`` when the two blobs behave the same), or ``None`` when no chain does."""
+    todo, seen = [(old, [])], set()
     while todo:
-        blob = todo.pop()
+        blob, used = todo.pop()
         if blob in seen:
             continue
         seen.add(blob)
         if _same(repo, path, blob, head):
-            return True
-        todo += [e["new"] for e in entries
+            return used
+        todo += [(e["new"], used + [e]) for e in entries
                  if e["path"] == path and _applies(e, result) and _same(repo, path, blob, e["old"])]
-    return False
+    return None
 
 
 def accepted_for(result: dict, repo: Path) -> list[dict]:
-    """The accepted changes (entries of :func:`load_accepted`) that keep ``result`` fresh: those on a chain
-    from a recorded blob that differs from HEAD's."""
+    """The accepted changes (entries of :func:`load_accepted`) that keep ``result`` fresh: those on the chains
+    from its recorded blobs to HEAD's."""
     head = _git(repo, "rev-parse", "HEAD")
     sources = (result.get("provenance") or {}).get("sources") or {}
     if head.returncode != 0 or not sources:
@@ -201,13 +200,8 @@ def accepted_for(result: dict, repo: Path) -> list[dict]:
     blobs, entries = _head_blobs(Path(repo), head.stdout.strip()), load_accepted(Path(repo))
     used = []
     for p, sha in sources.items():
-        if p not in blobs or _same(Path(repo), p, sha, blobs[p]):
-            continue
-        for e in entries:
-            if (e["path"] == p and _applies(e, result) and e not in used
-                    and _accepted_chain(Path(repo), p, sha, e["old"], result, entries)
-                    and _accepted_chain(Path(repo), p, e["new"], blobs[p], result, entries)):
-                used.append(e)
+        chain = _accepted_path(Path(repo), p, sha, blobs[p], result, entries) if p in blobs else None
+        used += [e for e in chain or [] if e not in used]
     return used
 
 

@@ -251,7 +251,6 @@ def test_last_checkpoint_holds_the_final_epoch_when_validation_gets_worse(tmp_pa
         def __init__(self):
             super().__init__()
             self.w = torch.nn.Parameter(torch.zeros(1))
-
             self.epochs_run = 0
 
         def on_train_epoch_start(self):
