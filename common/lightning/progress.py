@@ -30,8 +30,8 @@ def format_seconds(s: float) -> str:
 
 class ProgressLog(L.Callback):
     """Print (rank 0) ``[stage] epoch e/E, batch b/B (p %) | <metrics> | <time> elapsed, ~<time> left`` at each
-    ``every`` fraction of a training epoch and at its end (after its validation). ``metrics``: the names of the trainer's
-    ``callback_metrics`` to show (a name ending in ``/``: every metric under it)."""
+    ``every`` fraction of a training epoch and at its end (after its validation). ``metrics``: the names of the
+    trainer's ``callback_metrics`` to show (a name ending in ``/``: every metric under it)."""
 
     result_neutral = True
 
