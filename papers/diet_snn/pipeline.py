@@ -36,12 +36,13 @@ from common.harness.context import RunContext
 from common.harness.distributed import all_reduce_sum, barrier, is_global_zero, world
 from common.lightning import ClassificationModule
 from common.metrics import EnergyModel
+from common.metrics.measure import measure_ops
 from common.stochastic import seed_evaluation
 
 from .models import build_model, to_snn, weight_parameter_count
 from .threshold import chunked_forward, find_thresholds, set_thresholds
 
-__all__ = ["run", "measure_ops", "diet_energy", "evaluate"]
+__all__ = ["run", "count_test_ops", "diet_energy", "evaluate"]
 
 
 def _plain(node: Any) -> Any:
@@ -88,21 +89,12 @@ def _my_batches(loader, max_batches: Optional[int]):
     return itertools.islice(loader, rank, max_batches, size)
 
 
-@torch.no_grad()
-def measure_ops(model: torch.nn.Module, loader, device: torch.device, max_batches: Optional[int] = None,
-                seed: int = 0) -> dict:
-    """Per-sample op counts, energy and spike activity over (part of) a test loader (under DDP each rank
-    counts its share of the batches; the monitor's states are summed over ranks)."""
-    from common.metrics import OpsMonitor
-
-    model = model.to(device).eval()
-    seed_evaluation(model, seed)
-    mon = OpsMonitor(model, batch_dim=None)
-    with mon:
-        for x, _ in _my_batches(loader, max_batches):
-            mon.update_samples(x.shape[0])
-            model(x.to(device))
-    return {"totals": mon.compute(), "layers": mon.table(), "activity": mon.activity()}
+def count_test_ops(model: torch.nn.Module, loader, device: torch.device, max_batches: Optional[int] = None,
+                   seed: int = 0) -> dict:
+    """:func:`common.metrics.measure.measure_ops` over this rank's share of the loader's first ``max_batches``
+    batches on ``device`` (under DDP the monitor's states are summed over ranks)."""
+    batches = ((x.to(device), y) for x, y in _my_batches(loader, max_batches))
+    return measure_ops(model.to(device), batches, eval_seed=seed)
 
 
 def diet_energy(ann_ops: dict, snn_ops: dict, feeders: dict, T: int, encoding: str = "direct",
@@ -143,7 +135,7 @@ def _ann_stage(cfg: DictConfig, ctx: RunContext, d: Path) -> dict:
     if is_global_zero():
         torch.save(module.model.state_dict(), d / "ann_model.pt")
     barrier()  # under DDP the other ranks read the weights later
-    ops = measure_ops(module.model, dm.test_dataloader(), _device(cfg), cfg.energy.get("max_batches"))
+    ops = count_test_ops(module.model, dm.test_dataloader(), _device(cfg), cfg.energy.get("max_batches"))
     return {"test_acc": metrics.get("test/acc"), "weights": str(d / "ann_model.pt"), "ops": ops,
             "epochs": int(trainer.current_epoch), "weight_params": weight_parameter_count(model),
             "train_epoch_seconds": ctx.extras.get("train_epoch_seconds", {}).get(d.name, [])}
@@ -238,7 +230,7 @@ def _snn_stage(cfg: DictConfig, ctx: RunContext, d: Path, ann: dict, thr: dict, 
     best = ctx.fit(trainer, module, dm, d)
     metrics = ctx.test(trainer, module, dm, best or None)
     ctx.close_logger(trainer)
-    ops = measure_ops(module.model, dm.test_dataloader(), dev, cfg.energy.get("max_batches"), seed=int(cfg.seed))
+    ops = count_test_ops(module.model, dm.test_dataloader(), dev, cfg.energy.get("max_batches"), seed=int(cfg.seed))
     energy = diet_energy(ann["ops"], ops, module.model.feeders(), T, str(cfg.snn.encoding))
     nb = ops["totals"]["energy_nb_pj"] / max(ann["ops"]["totals"]["energy_nb_pj"], 1e-30)
     monitor_papers = ops["totals"]["energy_pj"] / max(ann["ops"]["totals"]["energy_pj"], 1e-30)

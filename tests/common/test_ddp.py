@@ -29,7 +29,7 @@ def _loops_and_stage(stage_root: Path) -> dict:
     from common.harness.distributed import world
     from common.harness.pipeline import run_stage
     from papers.diet_snn.models import build_model
-    from papers.diet_snn.pipeline import evaluate, measure_ops
+    from papers.diet_snn.pipeline import count_test_ops, evaluate
     from papers.diet_snn.threshold import find_thresholds
 
     torch.manual_seed(0)  # the same network and data on every rank
@@ -50,7 +50,7 @@ def _loops_and_stage(stage_root: Path) -> dict:
         "thresholds": thr, "model_thresholds": {n: float(m.threshold.detach()) for n, m in net.neurons()},
         "threshold_log_lines": len(logged),
         "acc": evaluate(net, loader, torch.device("cpu"), max_batches=5),
-        "ops": measure_ops(net, loader, torch.device("cpu"), max_batches=5)["totals"],
+        "ops": count_test_ops(net, loader, torch.device("cpu"), max_batches=5)["totals"],
         "stage": first[0], "stage_reused": [first[1]["reused"], again[1]["reused"]], "stage_calls": len(calls),
     }
 
