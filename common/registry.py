@@ -34,6 +34,9 @@ class Row:
         bad = [s for s in self.scales if s not in SCALES]
         if bad:
             raise ValueError(f"row {self.id}: unknown scales {bad}; valid: {SCALES}")
+        if {"mini", "full"} <= set(self.scales):  # results/<paper>/<row>/seed<k>.json holds one scale
+            raise ValueError(f"row {self.id}: runs at both mini and full scale, so a full run would overwrite the "
+                             f"mini result of the same seed; give the full row its own id")
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -7,7 +7,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from common.harness.run import compose_row, resolve_runner
-from common.registry import get_paper, list_papers
+from common.registry import Row, get_paper, list_papers
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PAPERS = list_papers()
@@ -29,9 +29,10 @@ def test_experiment_config_composes(paper, row, scale):
 
 def test_no_row_writes_one_result_file_at_two_scales():
     # results/<paper>/<row>/seed<k>.json holds one scale: a row running at both mini and full would let a full run
-    # overwrite the committed mini result of the same seed (each paper gives its full rows their own ids)
-    both = [(p, r.id) for p in PAPERS for r in get_paper(p).rows.values() if {"mini", "full"} <= set(r.scales)]
-    assert both == []
+    # overwrite the committed mini result of the same seed: the registry refuses it (every paper's rows register)
+    with pytest.raises(ValueError, match="both mini and full"):
+        Row("x", "d", "a", None, scales=("mini", "full", "smoke"))
+    assert Row("x", "d", "a", None, scales=("mini", "smoke")).scales == ("mini", "smoke")
 
 
 @pytest.mark.parametrize("overrides", [["trainer=gpu"], ["trainer=ddp"], ["trainer=ddp_cpu"], ["logger=wandb"],
