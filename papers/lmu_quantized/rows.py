@@ -45,6 +45,9 @@ ROWS = [
          "mini_ablation"),
     _row("parallel_u_identity", ARCH["parallel"] + ", memory input u = w x + b (no ReLU)", {"test/acc": None},
          "ablation of the port's u = ReLU(w x + b) (dead for 3/8 of seeds); no reported value", FULL, "full_ablation"),
+    _row("lmu_adam_eps7", ARCH["lmu"] + ", Adam epsilon 1e-7 (Keras' default) instead of torch's 1e-8",
+         {"test/acc": None}, "ablation of a framework default (the 2019 notebook ran Keras' Adam); no reported value",
+         FULL, "full_ablation"),
 ]
 
 register_paper(
