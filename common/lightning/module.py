@@ -11,7 +11,6 @@ harness sets it to the run's ``seed``), so a stochastic evaluation repeats.
 """
 from __future__ import annotations
 
-import math
 import random
 from typing import Any, Callable, Optional
 
@@ -23,6 +22,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from ..metrics.measure import energy_metrics
 from ..neurons import constrain_parameters
 from ..stochastic import seed_evaluation
 
@@ -133,9 +133,8 @@ class ClassificationModule(L.LightningModule):
             self.energy_report[split] = {"totals": self.monitor.compute(), "layers": self.monitor.table(),
                                          "activity": self.monitor.activity()}
             totals = self.energy_report[split]["totals"]
-            for k, v in totals.items():
-                if isinstance(v, (int, float)) and math.isfinite(v):
-                    self.log(f"{split}/energy/{k}", float(v), on_step=False, on_epoch=True, sync_dist=False)
+            for name, v in energy_metrics(totals, f"{split}/energy").items():
+                self.log(name, v, on_step=False, on_epoch=True, sync_dist=False)
             if self.monitor.neurons:  # spiking model: mean spikes per neuron per time step, all spiking layers
                 self.log(f"{split}/spikes_per_neuron_step", float(totals["spike_rate"]), on_step=False,
                          on_epoch=True, sync_dist=False)

@@ -8,6 +8,7 @@ report as the module (``{"totals", "layers", "activity"}``: :meth:`OpsMonitor.co
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Mapping, Optional
 
 import torch
@@ -18,7 +19,7 @@ from common.stochastic import seed_evaluation
 from .energy import EnergyModel
 from .monitor import OpsMonitor
 
-__all__ = ["measure_ops", "model_inputs"]
+__all__ = ["energy_metrics", "measure_ops", "model_inputs"]
 
 
 def model_inputs(batch) -> tuple[tuple, torch.Tensor]:
@@ -27,6 +28,12 @@ def model_inputs(batch) -> tuple[tuple, torch.Tensor]:
     if hasattr(batch, "lengths"):
         return (batch.x, batch.lengths), batch.y
     return (batch[0],), batch[1]
+
+
+def energy_metrics(totals: Mapping[str, Any], prefix: str) -> dict[str, float]:
+    """The loggable scalars of an energy report's ``totals``: ``{f"{prefix}/{key}": value}`` for every finite
+    number (the totals also hold non-numeric entries, and ratios that are NaN when nothing was counted)."""
+    return {f"{prefix}/{k}": float(v) for k, v in totals.items() if isinstance(v, (int, float)) and math.isfinite(v)}
 
 
 @torch.no_grad()

@@ -13,13 +13,12 @@ sample in both conventions, the per-layer table in ``extras["energy"]``. Not in 
 from __future__ import annotations
 
 import itertools
-import math
 
 from omegaconf import DictConfig, OmegaConf
 
 from common.harness.context import RunContext
 from common.harness.runners import fit_test
-from common.metrics.measure import measure_ops
+from common.metrics.measure import energy_metrics, measure_ops
 
 from .dt_sweep import evaluate_at_dts
 
@@ -46,8 +45,7 @@ def run(cfg: DictConfig, ctx: RunContext) -> dict:
             model = module.model
             report = measure_ops(model, itertools.islice(dm.test_dataloader(), energy_batches),
                                  graded=model.graded_inputs(), eval_seed=eval_seed)
-            metrics.update({f"test/energy/{k}": float(v) for k, v in report["totals"].items()
-                            if isinstance(v, (int, float)) and math.isfinite(v)})
+            metrics.update(energy_metrics(report["totals"], "test/energy"))
             extras["energy"] = report
         if sweep:
             batches = itertools.islice(dm.test_dataloader(), int(sweep["test_batches"]))

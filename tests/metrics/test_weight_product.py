@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from common.metrics import OpsMonitor
-from common.metrics.measure import measure_ops, model_inputs
+from common.metrics.measure import energy_metrics, measure_ops, model_inputs
 from common.weight_product import WeightProduct
 
 
@@ -84,3 +84,14 @@ def test_measure_ops_counts_samples_restores_mode_and_reads_batches():
 
     args, y = model_inputs(Seq)
     assert args[1] is Seq.lengths and y is Seq.y
+
+
+def test_energy_metrics_keeps_finite_numbers_under_the_prefix():
+    totals = {"macs": 12, "energy_pj": 55.2, "spike_rate": float("nan"), "inf": float("inf"), "name": "x",
+              "per_layer": [1.0]}
+    assert energy_metrics(totals, "test/energy") == {"test/energy/macs": 12.0, "test/energy/energy_pj": 55.2}
+    lin = nn.Linear(4, 3)
+    report = measure_ops(lin, [(torch.randn(2, 4), torch.zeros(2, dtype=torch.long))])
+    logged = energy_metrics(report["totals"], "val/energy")
+    assert logged["val/energy/samples"] == 2.0 and logged["val/energy/macs"] == 12.0
+    assert all(isinstance(v, float) for v in logged.values())
