@@ -22,11 +22,11 @@ MINI_NOTE = ("Mini rows: psMNIST (NRU protocol) on a training subset and few epo
              "accurate; the full rows (10 epochs over 50,000 sequences) test that.")
 
 FULL_NOTE = ("Full rows: every model gets the 2019 LMU's budget (10 epochs over the 50,000 training sequences, batch "
-             "100, Adam lr 1e-3, no gradient clipping), one seed each on this CPU, so the verdict carries no seed "
-             "spread. The LSTM and GRU baselines are not tuned, and their validation accuracies were still rising at "
-             "epoch 10; the hybrid's training broke down twice (epochs 4 and 7) and ended below its own epoch-3 "
-             "validation accuracy (papers/lmu_quantized/README.md): this compares the models at the LMU's budget, "
-             "not at their best.")
+             "100, Adam lr 1e-3, no gradient clipping), one or two seeds each on this CPU, so the spread is barely "
+             "measured. The LSTM and GRU baselines are not tuned, and their validation accuracies were still rising "
+             "at epoch 10; the hybrid's training broke down in both seeds and seed 0 ended far below its own "
+             "epoch-3 validation accuracy (papers/lmu_quantized/README.md): this compares the models at the LMU's "
+             "budget, not at their best.")
 
 FULL_BITS_NOTE = ("Full: the hybrid is tested at its final dt = 4 (fixed before the run). After 10 epochs nearly every "
                   "hidden unit spikes at every step, close to the most dt = 4 allows, so its bits of activity are set "
